@@ -1,1 +1,9 @@
+//! Integration tests: the real `sfn-results` binary over HTTP against real AWS-API emulators.
 
+mod cache;
+mod emulators;
+mod executions;
+mod faults;
+mod helpers;
+mod lambda;
+mod meta;

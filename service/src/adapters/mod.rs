@@ -1,0 +1,10 @@
+//! Implementations of the domain's ports: Step Functions, DynamoDB, and in-memory fakes for tests.
+
+pub mod aws;
+pub mod dynamodb;
+pub mod memory;
+pub mod sfn;
+
+pub use dynamodb::DynamoDbStore;
+pub use memory::{InMemoryExecutions, InMemoryStore};
+pub use sfn::StepFunctions;

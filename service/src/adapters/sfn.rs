@@ -1,0 +1,111 @@
+//! Step Functions adapter: `DescribeExecution` behind the `ExecutionSource` port.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_sfn::config::http::HttpResponse;
+use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::primitives::DateTime;
+use aws_sdk_sfn::types::ExecutionRedriveStatus;
+use aws_sdk_sfn::Client;
+
+use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
+use crate::domain::{
+    Execution, ExecutionArn, ExecutionSource, ExecutionStatus, RedriveStatus, SourceError,
+};
+
+#[derive(Debug, Clone)]
+pub struct StepFunctions {
+    client: Client,
+}
+
+impl StepFunctions {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let config = aws_sdk_sfn::config::Builder::from(sdk)
+            .timeout_config(timeouts(SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT))
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl ExecutionSource for StepFunctions {
+    async fn describe(&self, arn: &ExecutionArn) -> Result<Execution, SourceError> {
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(arn.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = ExecutionStatus::parse(out.status().as_str()).ok_or_else(|| {
+            SourceError::Failed(format!("unknown execution status {:?}", out.status()).into())
+        })?;
+        Ok(Execution {
+            arn: arn.clone(),
+            state_machine_arn: out.state_machine_arn().to_owned(),
+            status,
+            start_date: system_time(out.start_date()),
+            stop_date: out.stop_date().map(system_time),
+            output: out.output().map(str::to_owned),
+            error: out.error().map(str::to_owned),
+            cause: out.cause().map(str::to_owned),
+            redrive_status: match out.redrive_status() {
+                Some(ExecutionRedriveStatus::Redrivable) => RedriveStatus::Redrivable,
+                Some(ExecutionRedriveStatus::NotRedrivable) => RedriveStatus::NotRedrivable,
+                _ => RedriveStatus::Unknown,
+            },
+        })
+    }
+}
+
+fn system_time(t: &DateTime) -> SystemTime {
+    SystemTime::try_from(*t).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Maps the SDK's error to the port's kinds by variant and error code, keeping it as the source.
+pub(crate) fn classify(err: SdkError<DescribeExecutionError, HttpResponse>) -> SourceError {
+    match &err {
+        SdkError::ServiceError(service) => match service.err() {
+            DescribeExecutionError::ExecutionDoesNotExist(_) => SourceError::NotFound,
+            e if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
+            _ => {
+                if service_fault(&err) {
+                    SourceError::Unavailable(Box::new(err))
+                } else {
+                    SourceError::Failed(Box::new(err))
+                }
+            }
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SourceError::Unavailable(Box::new(err))
+        }
+        _ => SourceError::Failed(Box::new(err)),
+    }
+}
+
+pub(crate) fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "ProvisionedThroughputExceededException"
+        )
+    )
+}
+
+fn service_fault<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    err.raw_response()
+        .is_some_and(|raw| raw.status().is_server_error())
+}

@@ -1,0 +1,270 @@
+//! Typed configuration, read once from the environment; an invalid value names its variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+
+use crate::domain::{ExecutionArn, StateMachineArn};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Which state machines' executions may be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowList {
+    /// Set explicitly to `*`.
+    Any,
+    Only(Vec<StateMachineArn>),
+}
+
+impl AllowList {
+    pub fn permits(&self, arn: &ExecutionArn) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(machines) => machines.contains(arn.state_machine()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub results_table: String,
+    pub allowed_state_machines: AllowList,
+    pub start_state_machine: Option<StateMachineArn>,
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    pub max_wait: Duration,
+    pub listen_addr: SocketAddr,
+    /// How long a redrivable failure is served from the cache before Step Functions is asked again.
+    pub redrivable_result_ttl: Duration,
+    /// How long final results are kept in the table; `None` keeps them.
+    pub result_retention: Option<Duration>,
+}
+
+/// Longest wait a request may ask for: below API Gateway's 29 s integration timeout with room
+/// for the upstream calls that follow the wait.
+pub const WAIT_CEILING_SECONDS: u64 = 25;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let fail = |variable: &'static str, problem: String| ConfigError { variable, problem };
+
+        let results_table = get("RESULTS_TABLE")
+            .ok_or_else(|| fail("RESULTS_TABLE", "required: the DynamoDB table name".into()))?;
+        let valid_table = (3..=255).contains(&results_table.len())
+            && results_table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid_table {
+            return Err(fail(
+                "RESULTS_TABLE",
+                format!("{results_table:?} is not a DynamoDB table name"),
+            ));
+        }
+
+        let allowed = get("ALLOWED_STATE_MACHINES").ok_or_else(|| {
+            fail(
+                "ALLOWED_STATE_MACHINES",
+                "required: comma-separated state machine ARNs, or `*` to allow any".into(),
+            )
+        })?;
+        let allowed_state_machines = if allowed.trim() == "*" {
+            AllowList::Any
+        } else {
+            let machines = allowed
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    StateMachineArn::parse(s).map_err(|e| {
+                        fail(
+                            "ALLOWED_STATE_MACHINES",
+                            format!("{s:?} is not a state machine ARN: {e}"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            AllowList::Only(machines)
+        };
+
+        let start_state_machine = get("START_STATE_MACHINE")
+            .map(|s| {
+                StateMachineArn::parse(s.trim()).map_err(|e| {
+                    fail(
+                        "START_STATE_MACHINE",
+                        format!("{s:?} is not a state machine ARN: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
+
+        let cors_allowed_origins =
+            get("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|origin| {
+                            let valid = (origin.starts_with("https://")
+                                || origin.starts_with("http://"))
+                                && !origin.ends_with('/');
+                            HeaderValue::from_str(origin)
+                                .ok()
+                                .filter(|_| valid)
+                                .ok_or_else(|| {
+                                    fail(
+                                "CORS_ALLOWED_ORIGINS",
+                                format!("{origin:?} is not an origin like https://app.example.com"),
+                            )
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+
+        let seconds =
+            |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(
+                variable,
+            ) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        fail(
+                            variable,
+                            format!(
+                                "{v:?} is not a whole number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            };
+        let max_wait =
+            Duration::from_secs(seconds("MAX_WAIT_SECONDS", 25, 0..=WAIT_CEILING_SECONDS)?);
+        let redrivable_result_ttl =
+            Duration::from_secs(seconds("REDRIVABLE_RESULT_TTL_SECONDS", 60, 1..=86_400)?);
+        let retention_days = seconds("RESULT_RETENTION_DAYS", 0, 0..=36_500)?;
+        let result_retention =
+            (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400));
+
+        let listen_addr = match get("LISTEN_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v.trim().parse().map_err(|_| {
+                fail(
+                    "LISTEN_ADDR",
+                    format!("{v:?} is not an address like 127.0.0.1:3000"),
+                )
+            })?,
+        };
+
+        Ok(Self {
+            results_table,
+            allowed_state_machines,
+            start_state_machine,
+            cors_allowed_origins,
+            max_wait,
+            listen_addr,
+            redrivable_result_ttl,
+            result_retention,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn the_defaults_apply_when_only_the_required_variables_are_set() {
+        let c = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("ALLOWED_STATE_MACHINES", MACHINE),
+        ])
+        .expect("valid");
+        assert_eq!(c.max_wait, Duration::from_secs(25));
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
+        assert!(c.start_state_machine.is_none());
+        assert!(c.cors_allowed_origins.is_empty());
+        assert_eq!(c.result_retention, None);
+    }
+
+    #[test]
+    fn each_missing_or_invalid_variable_is_named() {
+        let table = ("RESULTS_TABLE", "results");
+        let allowed = ("ALLOWED_STATE_MACHINES", MACHINE);
+        let cases: [(Vec<(&str, &str)>, &str); 8] = [
+            (vec![allowed], "RESULTS_TABLE"),
+            (vec![("RESULTS_TABLE", "a b"), allowed], "RESULTS_TABLE"),
+            (vec![table], "ALLOWED_STATE_MACHINES"),
+            (
+                vec![table, ("ALLOWED_STATE_MACHINES", "Orders")],
+                "ALLOWED_STATE_MACHINES",
+            ),
+            (
+                vec![table, allowed, ("MAX_WAIT_SECONDS", "600")],
+                "MAX_WAIT_SECONDS",
+            ),
+            (
+                vec![table, allowed, ("LISTEN_ADDR", "localhost")],
+                "LISTEN_ADDR",
+            ),
+            (
+                vec![table, allowed, ("CORS_ALLOWED_ORIGINS", "*")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+            (
+                vec![table, allowed, ("START_STATE_MACHINE", "nope")],
+                "START_STATE_MACHINE",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let err = config(&vars).expect_err(variable);
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().starts_with(variable), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_star_allows_any_state_machine_only_when_set_explicitly() {
+        let c = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("ALLOWED_STATE_MACHINES", "*"),
+        ])
+        .expect("valid");
+        assert_eq!(c.allowed_state_machines, AllowList::Any);
+        let arn = ExecutionArn::parse("arn:aws:states:us-east-1:123456789012:execution:Other:x")
+            .expect("valid");
+        assert!(c.allowed_state_machines.permits(&arn));
+        let only = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("ALLOWED_STATE_MACHINES", MACHINE),
+        ])
+        .expect("valid");
+        assert!(!only.allowed_state_machines.permits(&arn));
+    }
+}

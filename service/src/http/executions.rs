@@ -1,0 +1,132 @@
+//! `GET /executions/{executionArn}`: an execution's state and result, with HTTP caching semantics.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::headers::{
+    cache_status, etag, none_match, preference_applied, requested_wait, retry_after,
+    status_location, CACHE_STATUS, PREFERENCE_APPLIED,
+};
+use super::problem::ApiError;
+use super::AppState;
+use crate::domain::{Answer, ArnError, ExecutionArn, Finality, Origin};
+
+/// Final results never change: let any client keep them for a year.
+const IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// How often a waiting request asks again.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+pub fn router() -> Router<AppState> {
+    // A catch-all, so an ARN holding an encoded or raw `/` is answered 400 rather than 404.
+    Router::new().route("/executions/{*execution_arn}", get(get_execution))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    wait: Option<String>,
+}
+
+async fn get_execution(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(raw) = path.map_err(|_| ApiError::InvalidArn(ArnError::Malformed))?;
+    let arn = ExecutionArn::parse(&raw)?;
+    tracing::Span::current().record("execution_arn", arn.as_str());
+    if !state.allowed.permits(&arn) {
+        return Err(ApiError::StateMachineNotAllowed);
+    }
+    let Query(query) =
+        query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
+    let wait = requested_wait(query.wait.as_deref(), &headers, state.max_wait)?;
+    let answer = fetch(&state, &arn, wait).await?;
+    let mut response = respond(&arn, answer, &headers);
+    if let Some(wait) = wait {
+        response
+            .headers_mut()
+            .insert(PREFERENCE_APPLIED, preference_applied(wait));
+    }
+    Ok(response)
+}
+
+/// Asks until the execution has stopped or `wait` has passed.
+async fn fetch(
+    state: &AppState,
+    arn: &ExecutionArn,
+    wait: Option<Duration>,
+) -> Result<Answer, ApiError> {
+    let deadline = Instant::now() + wait.unwrap_or_default();
+    loop {
+        let answer = state.results.get(arn).await?;
+        let now = Instant::now();
+        if answer.finality != Finality::Open || now >= deadline {
+            return Ok(answer);
+        }
+        tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
+    }
+}
+
+/// Maps an answer to status, headers and body: 200 when stopped, 202 while running, 304 when
+/// the client already holds it.
+pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Response {
+    let cache = cache_status(match answer.origin {
+        Origin::Hit => "hit",
+        Origin::StaleHit => "hit; detail=stale",
+        Origin::Miss { stored: true } => "fwd=miss; stored",
+        Origin::Miss { stored: false } => "fwd=miss",
+    });
+    let json = HeaderValue::from_static("application/json");
+    if answer.finality == Finality::Open {
+        return (
+            StatusCode::ACCEPTED,
+            [
+                (header::CONTENT_TYPE, json),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after(answer.age)),
+                ),
+                (header::LOCATION, status_location(arn)),
+                (CACHE_STATUS, cache),
+            ],
+            answer.document,
+        )
+            .into_response();
+    }
+    let cache_control = match answer.finality {
+        Finality::Final => HeaderValue::from_static(IMMUTABLE),
+        _ => {
+            let left = answer
+                .expires_at
+                .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                .unwrap_or_default();
+            HeaderValue::try_from(format!("private, max-age={}", left.as_secs()))
+                .unwrap_or(HeaderValue::from_static("no-cache"))
+        }
+    };
+    let tag = etag(&answer.document);
+    let headers = [
+        (header::ETAG, tag.clone()),
+        (header::CACHE_CONTROL, cache_control),
+        (CACHE_STATUS, cache),
+    ];
+    if none_match(request, &tag) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, json)],
+        headers,
+        answer.document,
+    )
+        .into_response()
+}

@@ -1,0 +1,84 @@
+//! The HTTP layer: axum handlers, response mapping and errors, over the domain.
+
+pub mod executions;
+pub mod headers;
+pub mod meta;
+pub mod problem;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::AllowList;
+use crate::domain::Results;
+pub use problem::ApiError;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub results: Results,
+    pub allowed: Arc<AllowList>,
+    pub max_wait: Duration,
+    pub cors_allowed_origins: Arc<[HeaderValue]>,
+}
+
+/// The one `Router` served both under Lambda and as a local server.
+pub fn router(state: AppState) -> Router {
+    let cors = (!state.cors_allowed_origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                state.cors_allowed_origins.iter().cloned(),
+            ))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                header::AUTHORIZATION,
+                HeaderName::from_static("prefer"),
+                HeaderName::from_static("x-amz-date"),
+                HeaderName::from_static("x-amz-security-token"),
+                HeaderName::from_static("x-amz-content-sha256"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                headers::CACHE_STATUS,
+                headers::PREFERENCE_APPLIED,
+            ])
+            .max_age(Duration::from_secs(600))
+    });
+    Router::new()
+        .merge(executions::router())
+        .merge(meta::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            headers::CACHE_STATUS,
+            headers::cache_status("fwd=bypass"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(tower::util::option_layer(cors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        execution_arn = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}

@@ -1,0 +1,167 @@
+//! The HTTP layer's one error type: every failure becomes an RFC 9457 problem+json answer.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::headers::{cache_status, CACHE_STATUS};
+use crate::domain::{ArnError, RetrievalError};
+
+/// Seconds a client should wait before retrying after a 503.
+const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid execution ARN: {0}")]
+    InvalidArn(#[source] ArnError),
+    #[error("the execution's state machine is not in ALLOWED_STATE_MACHINES")]
+    StateMachineNotAllowed,
+    #[error("no execution has this ARN")]
+    ExecutionNotFound,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("invalid wait: {0}")]
+    InvalidWait(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("Step Functions is unavailable and nothing is cached")]
+    Unavailable(#[source] RetrievalError),
+    #[error("Step Functions refused the request")]
+    Upstream(#[source] RetrievalError),
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidArn(ArnError::Express) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidArn(_) | Self::InvalidWait(_) => StatusCode::BAD_REQUEST,
+            Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
+            Self::ExecutionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::InvalidArn(ArnError::Express) => "express-execution",
+            Self::InvalidArn(_) => "invalid-execution-arn",
+            Self::StateMachineNotAllowed => "state-machine-not-allowed",
+            Self::ExecutionNotFound => "execution-not-found",
+            Self::RouteNotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::InvalidWait(_) => "invalid-wait",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::Unavailable(_) => "upstream-unavailable",
+            Self::Upstream(_) => "upstream-error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidArn(ArnError::Express) => "Express executions cannot be read",
+            Self::InvalidArn(_) => "Invalid execution ARN",
+            Self::StateMachineNotAllowed => "State machine not allowed",
+            Self::ExecutionNotFound => "Execution not found",
+            Self::RouteNotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::InvalidWait(_) => "Invalid wait",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::Unavailable(_) => "Step Functions unavailable",
+            Self::Upstream(_) => "Step Functions error",
+        }
+    }
+
+    /// What the client is told; 5xx details stay in the logs.
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidArn(e) => e.to_string(),
+            Self::StateMachineNotAllowed => {
+                "This service does not serve executions of that state machine.".into()
+            }
+            Self::ExecutionNotFound => {
+                "Step Functions has no execution with this ARN (executions are kept 90 days after they stop; a new one can take a moment to appear).".into()
+            }
+            Self::RouteNotFound => "No route matches this path.".into(),
+            Self::MethodNotAllowed => "This route does not accept this method.".into(),
+            Self::InvalidWait(why) => why.clone(),
+            Self::PayloadTooLarge => "The request body is larger than Step Functions accepts (256 KiB).".into(),
+            Self::Unavailable(_) => {
+                "Step Functions could not answer and no result is cached; retry after the time given in Retry-After.".into()
+            }
+            Self::Upstream(_) => "Step Functions refused the request.".into(),
+        }
+    }
+}
+
+impl From<ArnError> for ApiError {
+    fn from(e: ArnError) -> Self {
+        Self::InvalidArn(e)
+    }
+}
+
+impl From<RetrievalError> for ApiError {
+    fn from(e: RetrievalError) -> Self {
+        match e {
+            RetrievalError::NotFound => Self::ExecutionNotFound,
+            e @ RetrievalError::Unavailable(_) => Self::Unavailable(e),
+            e @ RetrievalError::Failed(_) => Self::Upstream(e),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, source = ?std::error::Error::source(&self), "answering {status}");
+        }
+        let body = Problem {
+            kind: format!("urn:api-sfn:problem:{}", self.slug()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.detail(),
+        };
+        let looked_up = matches!(
+            self,
+            Self::ExecutionNotFound | Self::Unavailable(_) | Self::Upstream(_)
+        );
+        let mut response = (
+            status,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            CACHE_STATUS,
+            cache_status(if looked_up { "fwd=miss" } else { "fwd=bypass" }),
+        );
+        if let Self::Unavailable(_) = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,122 @@
+//! The DynamoDB cache as a client sees it: hits, stored items, big outputs, a crowd of first fetches.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{header, quick_input, TestApp};
+
+#[tokio::test]
+async fn the_second_fetch_is_a_cache_hit_with_the_same_bytes_and_the_item_is_in_dynamodb() {
+    let app = TestApp::spawn().await;
+    let arn = app.finished(&quick_input("Eve")).await;
+
+    let miss = app.get_execution(&arn).await;
+    assert_eq!(miss.status(), 200);
+    assert_eq!(
+        header(&miss, "cache-status"),
+        "sfn-results; fwd=miss; stored"
+    );
+    let miss_tag = header(&miss, "etag");
+    let miss_body = miss.text().await.expect("body");
+
+    let hit = app.get_execution(&arn).await;
+    assert_eq!(hit.status(), 200);
+    assert_eq!(header(&hit, "cache-status"), "sfn-results; hit");
+    assert_eq!(header(&hit, "etag"), miss_tag);
+    assert!(header(&hit, "cache-control").contains("immutable"));
+    assert_eq!(hit.text().await.expect("body"), miss_body);
+
+    assert_eq!(
+        app.cached_document(&arn).await.as_deref(),
+        Some(miss_body.as_str())
+    );
+    let logs = app.service.log_text();
+    assert!(
+        logs.contains(&format!("\"execution_arn\":\"{arn}\"")),
+        "requests are logged with their ARN: {logs}"
+    );
+    assert!(
+        !logs.contains("Hello, Eve!") && !logs.contains("\"order\""),
+        "no output in logs"
+    );
+}
+
+#[tokio::test]
+async fn a_running_execution_is_never_cached() {
+    let app = TestApp::spawn().await;
+    let input = json!({"name": "Fay", "echo": 0, "delaySeconds": 30});
+    let arn = app.start(&app.machines.greeting, &input).await;
+    assert_eq!(app.get_execution(&arn).await.status(), 202);
+    assert_eq!(app.get_execution(&arn).await.status(), 202);
+    assert_eq!(app.cached_document(&arn).await, None);
+}
+
+#[tokio::test]
+async fn a_250_kib_output_round_trips_byte_for_byte_through_the_cache() {
+    let app = TestApp::spawn().await;
+    // Escape-heavy text whose JSON form is 250 KiB, the size Step Functions' limit leaves room for.
+    let (mut big, mut json_len) = (String::new(), 2);
+    for c in "quote\" backslash\\ slash/ tab\t text ".chars().cycle() {
+        if json_len >= 250 * 1024 {
+            break;
+        }
+        json_len += if matches!(c, '"' | '\\' | '\t') { 2 } else { 1 };
+        big.push(c);
+    }
+    assert_eq!(serde_json::to_string(&big).expect("json").len(), json_len);
+    let input = json!({"name": "Gus", "echo": {"blob": big}, "delaySeconds": 0});
+    let arn = app.finished(&input).await;
+
+    let miss = app.get_execution(&arn).await;
+    assert_eq!(miss.status(), 200);
+    let miss_body = miss.bytes().await.expect("body");
+    assert!(
+        miss_body.len() > 250 * 1024,
+        "output is {} bytes",
+        miss_body.len()
+    );
+    let hit = app.get_execution(&arn).await;
+    assert_eq!(header(&hit, "cache-status"), "sfn-results; hit");
+    let hit_body = hit.bytes().await.expect("body");
+    assert_eq!(hit_body, miss_body, "cache hit answers the same bytes");
+
+    let doc: Value = serde_json::from_slice(&hit_body).expect("json");
+    assert_eq!(doc["output"]["echo"]["blob"].as_str(), Some(big.as_str()));
+    let described = app
+        .sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("describe");
+    let upstream: Value = serde_json::from_str(described.output().expect("output")).expect("json");
+    assert_eq!(doc["output"], upstream);
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_first_fetches_all_answer_200_with_equal_bodies() {
+    let app = TestApp::spawn().await;
+    let arn = app.finished(&quick_input("Hal")).await;
+    let url = app.url(&format!("/executions/{arn}"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (http, url) = (app.http.clone(), url.clone());
+        tasks.spawn(async move {
+            let response = http.get(url).send().await.expect("request");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("body"),
+            )
+        });
+    }
+    let answers = tasks.join_all().await;
+    assert_eq!(answers.len(), 64);
+    let first = &answers[0].1;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200);
+        assert_eq!(body, first);
+    }
+    assert_eq!(
+        app.cached_document(&arn).await.as_deref(),
+        Some(first.as_str())
+    );
+}

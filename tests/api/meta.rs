@@ -1,0 +1,95 @@
+//! `/healthz`, `/openapi.json`, unknown routes: what a client or a dashboard sees.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::emulators::repo_root;
+use crate::helpers::{header, problem, TestApp};
+
+#[tokio::test]
+async fn healthz_answers_ok_without_touching_any_upstream() {
+    let app = TestApp::spawn_with(false, |env| {
+        env.insert("AWS_ENDPOINT_URL_SFN".into(), "http://127.0.0.1:9".into());
+        env.insert(
+            "AWS_ENDPOINT_URL_DYNAMODB".into(),
+            "http://127.0.0.1:9".into(),
+        );
+    })
+    .await;
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    assert!(!header(&response, "cache-status").is_empty());
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_openapi_3_1_and_describes_every_route() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("body");
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    assert!(doc["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1")));
+    for (path, method) in [
+        ("/executions", "post"),
+        ("/executions/sync", "post"),
+        ("/executions/wait", "post"),
+        ("/executions/{executionArn}", "get"),
+        ("/healthz", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is described"
+        );
+    }
+    let file = std::env::temp_dir().join(format!("openapi-{}.json", std::process::id()));
+    std::fs::write(&file, &text).expect("write");
+    let python = repo_root().join(".venv/bin/python");
+    let validated = Command::new(python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("run openapi-spec-validator");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        validated.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problem_json() {
+    let app = TestApp::spawn().await;
+    let missing = app
+        .http
+        .get(app.url("/nope"))
+        .send()
+        .await
+        .expect("request");
+    problem(missing, 404).await;
+    let wrong = app
+        .http
+        .delete(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    problem(wrong, 405).await;
+}
