@@ -159,14 +159,15 @@ def proxy_integration() -> dict:
     }
 
 
-def preflight(methods: str) -> dict:
+def preflight(path: str, methods: str) -> dict:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
     headers = {
         "Access-Control-Allow-Origin": {"schema": {"type": "string"}},
         "Access-Control-Allow-Methods": {"schema": {"type": "string"}},
         "Access-Control-Allow-Headers": {"schema": {"type": "string"}},
         "Access-Control-Max-Age": {"schema": {"type": "string"}},
     }
-    return {
+    operation = {
         "summary": "CORS preflight",
         "description": "Answered by API Gateway without auth (browsers do not sign preflights).",
         "x-amazon-apigateway-auth": {"type": "NONE"},
@@ -196,6 +197,11 @@ def preflight(methods: str) -> dict:
             },
         },
     }
+    if names:
+        operation["parameters"] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        ]
+    return operation
 
 
 INTEGRATIONS = {
@@ -239,7 +245,7 @@ def build() -> dict:
             for response in operation["responses"].values():
                 response.setdefault("headers", {}).update(cors_headers_declared())
             methods.append(method.upper())
-        item["options"] = preflight(",".join(methods + ["OPTIONS"]))
+        item["options"] = preflight(path, ",".join(methods + ["OPTIONS"]))
     missing = set(INTEGRATIONS) - {(p, m) for p, item in source["paths"].items() for m in item}
     if missing:
         raise SystemExit(f"integrations for routes infra/openapi.json lacks: {sorted(missing)}")

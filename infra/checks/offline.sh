@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Offline checks of the stack: everything that can be checked without an AWS account.
+#
+#   infra/checks/offline.sh
+#
+# Needs only python3 (3.11+), node and the Rust toolchain; installs its pinned
+# tools into project-local venvs (.venv-checks/, .venv-checks-checkov/) on first
+# use and whenever the requirement files change. Runs every check even after one
+# fails, prints a summary line, and exits non-zero when any check failed.
+#
+# Environment: OFFLINE_CHECKS_SKIP_BUILD=1 skips the cargo lambda build (for quick
+# iterations on the templates; CI runs everything).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv-checks"
+CHECKOV_VENV="$ROOT/.venv-checks-checkov"
+REQUIREMENTS="$ROOT/infra/checks/requirements.txt"
+CHECKOV_REQUIREMENTS="$ROOT/infra/checks/requirements-checkov.txt"
+PYTHON="${PYTHON:-python3}"
+
+# Never reach for instance metadata or a real account; the emulator takes any key.
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_DEFAULT_REGION="$AWS_REGION"
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+unset AWS_SESSION_TOKEN AWS_PROFILE
+# checkov: no calls home for guidelines or versions.
+export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_VERSION_CHECK=true
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# ensure_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed since its last install.
+ensure_venv() {
+    local dir="$1" requirements="$2" stamp want
+    stamp="$dir/.requirements.sha256"
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    log "installing $(basename "$requirements") into ${dir#"$ROOT"/}/"
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --requirement "$requirements"
+    echo "$want" >"$stamp"
+}
+
+PASSED=0
+FAILED=0
+FAILURES=()
+# step NAME COMMAND...: runs one check, counts it, and carries on either way.
+step() {
+    local name="$1"
+    shift
+    log "$name"
+    local started=$SECONDS
+    if "$@"; then
+        PASSED=$((PASSED + 1))
+        printf -- '--- ok: %s (%ss)\n' "$name" $((SECONDS - started))
+    else
+        FAILED=$((FAILED + 1))
+        FAILURES+=("$name")
+        printf -- '--- FAILED: %s (%ss)\n' "$name" $((SECONDS - started))
+    fi
+}
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+ensure_venv "$VENV" "$REQUIREMENTS"
+ensure_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
+export PATH="$VENV/bin:$PATH"
+
+check_shell() {
+    shellcheck --version | sed -n 2p
+    shellcheck deploy.sh infra/checks/offline.sh
+}
+
+check_generated_definition() {
+    python infra/api/build.py --check
+}
+
+check_openapi() {
+    openapi-spec-validator infra/openapi.json
+}
+
+check_cfn_lint() {
+    cfn-lint --version
+    python infra/checks/inline_stack.py "$WORK/stack.inlined.yaml"
+    # As written (SAM transform), and with the included gateway definition inlined.
+    cfn-lint stack.yaml "$WORK/stack.inlined.yaml"
+    echo "cfn-lint: no errors, no warnings"
+}
+
+check_checkov() {
+    local checkov="$CHECKOV_VENV/bin/checkov" file
+    "$checkov" --version
+    python infra/checks/inline_stack.py "$WORK/stack.inlined.yaml"
+    for file in stack.yaml "$WORK/stack.inlined.yaml"; do
+        echo "checkov (cloudformation): ${file#"$WORK"/}"
+        "$checkov" --quiet --compact --skip-download --framework cloudformation --file "$file" || return 1
+    done
+    # The served document; the gateway copy carries auth as x-amazon-apigateway-auth,
+    # which checkov's OpenAPI checks do not read (it is covered by the scans above).
+    echo "checkov (openapi): infra/openapi.json"
+    "$checkov" --quiet --compact --skip-download --framework openapi --file infra/openapi.json
+}
+
+check_templates() {
+    (cd infra/checks && python -m pytest -p no:cacheprovider -q --no-header -rfE .)
+}
+
+check_lambda_build() {
+    local arch=--arm64 zip=target/lambda/sfn-results/bootstrap.zip
+    if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+        echo "fetching the aarch64-unknown-linux-gnu standard library (rustup target add)"
+        if ! timeout 120 rustup target add aarch64-unknown-linux-gnu; then
+            arch=--x86-64
+            echo "NOTE: the aarch64 standard library cannot be had here; building for x86-64 instead."
+            echo "      The stack deploys arm64: deploy.sh builds for arm64 where rustup can fetch it."
+        fi
+    fi
+    rm -f "$zip"
+    nice -n 19 cargo lambda build --release "$arch" --output-format zip -p sfn-results
+    [[ -s "$zip" ]] || { echo "no $zip"; return 1; }
+    printf 'function zip: %s, %s bytes (%s KiB), built with %s\n' \
+        "$zip" "$(stat -c %s "$zip")" $(($(stat -c %s "$zip") / 1024)) "${arch#--}"
+    python -c 'import sys, zipfile; sys.exit("bootstrap" not in zipfile.ZipFile(sys.argv[1]).namelist())' "$zip" ||
+        { echo "bootstrap missing from $zip"; return 1; }
+}
+
+step "shellcheck" check_shell
+step "gateway definition up to date" check_generated_definition
+step "OpenAPI 3.1 document valid" check_openapi
+step "cfn-lint" check_cfn_lint
+step "checkov" check_checkov
+step "mapping templates and gateway definition (pytest, moto)" check_templates
+if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
+    log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"
+else
+    step "cargo lambda build" check_lambda_build
+fi
+
+log "summary"
+for failure in "${FAILURES[@]+"${FAILURES[@]}"}"; do
+    echo "failed: $failure"
+done
+echo "offline-checks: $PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]

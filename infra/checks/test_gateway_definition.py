@@ -1,0 +1,149 @@
+"""infra/api/gateway.openapi.json: in step with infra/openapi.json and the templates, valid, complete."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from apigw_vtl import context, render
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVED = json.loads((ROOT / "infra" / "openapi.json").read_text(encoding="utf-8"))
+GATEWAY = json.loads((ROOT / "infra" / "api" / "gateway.openapi.json").read_text(encoding="utf-8"))
+TEMPLATES = ROOT / "infra" / "api" / "templates"
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def resolve_intrinsics(node, condition: bool = True):
+    """Stands in for CloudFormation: picks Fn::If branches and fills Fn::Sub/GetAtt/Ref with samples."""
+    if isinstance(node, list):
+        return [resolve_intrinsics(n, condition) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"}:
+        _, yes, no = node["Fn::If"]
+        chosen = resolve_intrinsics(yes if condition else no, condition)
+        return chosen
+    if set(node) == {"Fn::Sub"}:
+        return node["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "eu-west-1")
+    if set(node) == {"Fn::GetAtt"}:
+        return "arn:aws:iam::123456789012:role/" + node["Fn::GetAtt"][0]
+    if set(node) == {"Ref"}:
+        return {"AuthType": "AWS_IAM", "AWS::NoValue": None}.get(node["Ref"], node["Ref"])
+    out = {}
+    for key, value in node.items():
+        resolved = resolve_intrinsics(value, condition)
+        if resolved is not None:
+            out[key] = resolved
+    return out
+
+
+def operations(doc):
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS or method == "x-amazon-apigateway-any-method":
+                yield path, method, operation
+
+
+def test_the_gateway_definition_is_generated_from_the_current_sources():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "api" / "build.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_served_document_is_valid_openapi_3_1():
+    assert SERVED["openapi"].startswith("3.1")
+    validate(SERVED)
+
+
+@pytest.mark.parametrize("with_origin", [True, False])
+def test_the_gateway_definition_is_valid_openapi_3_0_once_intrinsics_resolve(with_origin):
+    doc = resolve_intrinsics(copy.deepcopy(GATEWAY), with_origin)
+    assert doc["openapi"].startswith("3.0")
+    validate(doc)
+
+
+def test_every_route_of_the_served_document_is_on_the_gateway_with_the_same_responses():
+    for path, item in SERVED["paths"].items():
+        for method, operation in item.items():
+            gateway = GATEWAY["paths"][path][method]
+            assert gateway["operationId"] == operation["operationId"]
+            assert set(gateway["responses"]) == set(operation["responses"]), f"{method} {path}"
+            assert "x-amazon-apigateway-integration" in gateway, f"{method} {path}"
+    assert GATEWAY["components"]["schemas"].keys() == SERVED["components"]["schemas"].keys()
+
+
+def test_the_start_routes_call_step_functions_and_the_rest_reach_the_function():
+    kinds = {(p, m): o["x-amazon-apigateway-integration"] for p, m, o in operations(GATEWAY) if m != "options"}
+    start, sync = kinds.pop(("/executions", "post")), kinds.pop(("/executions/sync", "post"))
+    assert start["uri"]["Fn::Sub"].endswith(":states:action/StartExecution")
+    assert sync["uri"]["Fn::Sub"].endswith(":states:action/StartSyncExecution")
+    for integration in (start, sync):
+        assert integration["type"] == "aws"
+        assert integration["credentials"] == {"Fn::GetAtt": ["ApiStartRole", "Arn"]}
+        assert integration["passthroughBehavior"] == "never"
+        assert "${AWS::Region}" in integration["uri"]["Fn::Sub"]  # no region written in
+    for (path, method), integration in kinds.items():
+        assert integration["type"] == "aws_proxy", f"{method} {path}"
+        assert "${ResultsFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
+def test_the_definition_carries_the_template_files_unchanged():
+    used = set()
+    for _, _, operation in operations(GATEWAY):
+        integration = operation["x-amazon-apigateway-integration"]
+        texts = list(integration.get("requestTemplates", {}).values())
+        texts += [t for r in integration.get("responses", {}).values() for t in r.get("responseTemplates", {}).values()]
+        for text in texts:
+            for file in TEMPLATES.glob("*.vtl"):
+                if file.read_text(encoding="utf-8") == text:
+                    used.add(file.name)
+    assert used == {f.name for f in TEMPLATES.glob("*.vtl")}
+
+
+def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
+    for path, method, operation in operations(GATEWAY):
+        expected = {"type": "NONE"} if method == "options" else {"type": {"Ref": "AuthType"}}
+        assert operation["x-amazon-apigateway-auth"] == expected, f"{method} {path}"
+    for path in SERVED["paths"]:
+        assert "options" in GATEWAY["paths"][path]
+
+
+def test_every_answer_gets_cors_headers_when_an_origin_is_configured():
+    doc = resolve_intrinsics(copy.deepcopy(GATEWAY), True)
+    bare = resolve_intrinsics(copy.deepcopy(GATEWAY), False)
+    for path, method, operation in operations(doc):
+        integration = operation["x-amazon-apigateway-integration"]
+        if integration["type"] == "aws_proxy":
+            continue  # the function answers CORS itself (CORS_ALLOWED_ORIGINS)
+        for response in integration["responses"].values():
+            assert "method.response.header.Access-Control-Allow-Origin" in response["responseParameters"], path
+    for kind, response in doc["x-amazon-apigateway-gateway-responses"].items():
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" in response["responseParameters"], kind
+    for kind, response in bare["x-amazon-apigateway-gateway-responses"].items():
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" not in response["responseParameters"], kind
+
+
+@pytest.mark.parametrize("kind", sorted(GATEWAY["x-amazon-apigateway-gateway-responses"]))
+def test_gateway_answers_are_problem_documents(kind):
+    response = GATEWAY["x-amazon-apigateway-gateway-responses"][kind]
+    # API Gateway gives the message as a quoted JSON string.
+    message = json.dumps('Missing "Authentication" Token \' \\ é')
+    ctx = context(error={"messageString": message, "responseType": kind})
+    problem = render(response["responseTemplates"]["application/json"], ctx=ctx).json()
+    assert problem["status"] == int(response["statusCode"])
+    assert problem["type"].startswith("urn:api-sfn:problem:")
+    assert problem["detail"] == json.loads(message)
+
+
+def test_the_preflight_mock_renders_its_status():
+    for path in SERVED["paths"]:
+        mock = GATEWAY["paths"][path]["options"]["x-amazon-apigateway-integration"]
+        assert json.loads(render(mock["requestTemplates"]["application/json"]).body) == {"statusCode": 204}
