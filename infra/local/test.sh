@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Command 2: the whole test suite. Formatting, lints, unit and router tests, integration tests
+# (the real binary against emulators it starts on free loopback ports), offline stack checks.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "emulator venv (.venv, pinned moto)"
+EMULATOR_PYTHON=$(infra/local/venv.sh)
+export EMULATOR_PYTHON
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cargo test (unit, router, integration)"
+cargo test --locked --workspace
