@@ -157,9 +157,12 @@ if [[ "${AUTH_TYPE:-AWS_IAM}" == AWS_IAM ]]; then
     sign="--aws-sigv4 \"aws:amz:$REGION:execute-api\" --user \"\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY\" -H \"x-amz-security-token: \$AWS_SESSION_TOKEN\""
     # shellcheck disable=SC2016 # printed for the user to run, not expanded here
     creds='eval "$(aws configure export-credentials --format env)"   # SigV4 credentials for curl'
+    # curl signs a path holding ':' (an ARN) differently from SigV4's canonical form; awscurl does it right.
+    reader="awscurl --service execute-api --region $REGION"
 else
     sign=""
     creds="# AuthType=NONE: no signature needed"
+    reader="curl -sS"
 fi
 cat <<EOF
 
@@ -168,8 +171,8 @@ Deployed. Try it:
   $creds
   curl -sS $sign -H 'Content-Type: application/json' \\
        -d '{"name":"Ada","echo":{"any":"JSON"},"delaySeconds":2}' '$API_URL/executions'
-  # -> 202 {"executionArn": ..., "statusUrl": ...}; then, waiting up to 20 s for the result:
-  curl -sS $sign "<statusUrl>?wait=20"
+  # -> 202 {"executionArn": ..., "statusUrl": ...}; read the result, waiting up to 20 s:
+  $reader "<statusUrl>?wait=20"
   curl -sS $sign -H 'Content-Type: application/json' -d '{"name":"Ada","echo":1}' '$API_URL/executions/sync'
 
 See infra/DEPLOY.md for every route.
