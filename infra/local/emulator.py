@@ -2,29 +2,129 @@
 
 Prints `READY <port>` on stdout once it answers, then serves until SIGINT/SIGTERM or,
 with --exit-on-eof, until its standard input closes (so a test run that dies takes it along).
+
+Beside the AWS APIs it answers two paths of its own, for tests and benchmarks:
+  GET    /_emulator/counts   calls per X-Amz-Target, and per "Target executionArn"
+  DELETE /_emulator/counts   resets them
+  POST   /_emulator/faults   {"target": "AWSStepFunctions.DescribeExecution" | "*",
+                              "mode": "throttle" | "delay" | "unavailable",
+                              "delayMs": 0, "times": N (omit: until cleared)}
+  DELETE /_emulator/faults   clears them
 """
 
 import argparse
+import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+FAULT_ANSWERS = {
+    "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
+    "unavailable": ("503 Service Unavailable", "ServiceUnavailable", "Service is unavailable"),
+}
+
+
+class Instrumented:
+    """WSGI middleware: counts AWS calls and injects faults in AWS's own error shapes."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts = {}
+        self.faults = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            return self.control(path, environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            arn = None
+            try:
+                arn = json.loads(body or b"{}").get("executionArn")
+            except (ValueError, AttributeError):
+                pass
+            fault = self.take_fault(target, arn)
+            if fault is not None:
+                if fault.get("delayMs"):
+                    time.sleep(fault["delayMs"] / 1000)
+                answer = FAULT_ANSWERS.get(fault.get("mode"))
+                if answer is not None:
+                    status, code, message = answer
+                    payload = json.dumps({"__type": code, "message": message}).encode()
+                    start_response(
+                        status,
+                        [
+                            ("Content-Type", "application/x-amz-json-1.0"),
+                            ("x-amzn-ErrorType", code),
+                            ("Content-Length", str(len(payload))),
+                        ],
+                    )
+                    return [payload]
+        return self.app(environ, start_response)
+
+    def take_fault(self, target, arn):
+        with self.lock:
+            self.counts[target] = self.counts.get(target, 0) + 1
+            if arn:
+                key = f"{target} {arn}"
+                self.counts[key] = self.counts.get(key, 0) + 1
+            for fault in self.faults:
+                if fault.get("target", "*") in ("*", target) and fault.get("times", 1) != 0:
+                    if "times" in fault:
+                        fault["times"] -= 1
+                    return dict(fault)
+        return None
+
+    def control(self, path, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        with self.lock:
+            if path == "/_emulator/counts" and method == "GET":
+                payload = dict(self.counts)
+            elif path == "/_emulator/counts" and method == "DELETE":
+                self.counts.clear()
+                payload = {}
+            elif path == "/_emulator/faults" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                self.faults.append(json.loads(environ["wsgi.input"].read(length)))
+                payload = {"faults": self.faults}
+            elif path == "/_emulator/faults" and method == "DELETE":
+                self.faults.clear()
+                payload = {}
+            else:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"unknown emulator control path"]
+        body = json.dumps(payload).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--exit-on-eof", action="store_true")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
-    port = server._server.server_port  # the port actually bound when 0 was asked
+    if not os.environ.get("EMULATOR_VERBOSE"):
+        # moto logs every failed execution (our samples fail on purpose) with a traceback.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+    app = Instrumented(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     # Must be set before any state machine is created; there is no environment variable for it.
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/moto-api/config",
@@ -41,7 +141,7 @@ def main() -> int:
     if args.exit_on_eof:
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     stop.wait()
-    server.stop()
+    server.shutdown()
     return 0
 
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub redrivable_result_ttl: Duration,
     /// How long final results are kept in the table; `None` keeps them.
     pub result_retention: Option<Duration>,
+    /// Bytes of result documents kept in this process's memory; 0 turns the memory cache off.
+    pub memory_cache_bytes: u64,
 }
 
 /// Longest wait a request may ask for: below API Gateway's 29 s integration timeout with room
@@ -133,34 +135,46 @@ impl Config {
                 .transpose()?
                 .unwrap_or_default();
 
-        let seconds =
-            |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(
-                variable,
-            ) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| {
-                        fail(
-                            variable,
-                            format!(
-                                "{v:?} is not a whole number from {} to {}",
-                                range.start(),
-                                range.end()
-                            ),
-                        )
-                    }),
-            };
+        let number = |variable: &'static str,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>| match get(variable)
+        {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    fail(
+                        variable,
+                        format!(
+                            "{v:?} is not a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+        };
         let max_wait =
-            Duration::from_secs(seconds("MAX_WAIT_SECONDS", 25, 0..=WAIT_CEILING_SECONDS)?);
+            Duration::from_secs(number("MAX_WAIT_SECONDS", 25, 0..=WAIT_CEILING_SECONDS)?);
         let redrivable_result_ttl =
-            Duration::from_secs(seconds("REDRIVABLE_RESULT_TTL_SECONDS", 60, 1..=86_400)?);
-        let retention_days = seconds("RESULT_RETENTION_DAYS", 0, 0..=36_500)?;
+            Duration::from_secs(number("REDRIVABLE_RESULT_TTL_SECONDS", 60, 1..=86_400)?);
+        let retention_days = number("RESULT_RETENTION_DAYS", 0, 0..=36_500)?;
         let result_retention =
             (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400));
+
+        let memory_cache_bytes = number("MEMORY_CACHE_MB", 64, 0..=65_536)? * 1024 * 1024;
+        if let Some(machine) = &start_state_machine {
+            if let AllowList::Only(machines) = &allowed_state_machines {
+                if !machines.contains(machine) {
+                    return Err(fail(
+                        "START_STATE_MACHINE",
+                        format!("{machine} must also be in ALLOWED_STATE_MACHINES, or its executions could not be read"),
+                    ));
+                }
+            }
+        }
 
         let listen_addr = match get("LISTEN_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
@@ -181,6 +195,7 @@ impl Config {
             listen_addr,
             redrivable_result_ttl,
             result_retention,
+            memory_cache_bytes,
         })
     }
 }

@@ -11,26 +11,45 @@ pub mod server;
 
 use std::sync::Arc;
 
+use adapters::MemoryCache;
 use config::Config;
-use domain::{CachePolicy, ExecutionSource, ResultStore, Results};
+use domain::{
+    CachePolicy, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, ResultStore, Results,
+};
 pub use http::{router, AppState};
 
+/// The upstream ports the service needs.
+#[derive(Clone)]
+pub struct Ports {
+    pub source: Arc<dyn ExecutionSource>,
+    pub starter: Arc<dyn ExecutionStarter>,
+    pub store: Arc<dyn ResultStore>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
 impl AppState {
-    /// Builds the state from the configuration and the two ports.
-    pub fn new(
-        config: &Config,
-        source: Arc<dyn ExecutionSource>,
-        store: Arc<dyn ResultStore>,
-    ) -> Self {
+    /// Builds the state from the configuration and the upstream ports; the in-process cache is
+    /// sized by the configuration.
+    pub fn new(config: &Config, ports: Ports) -> Self {
         let policy = CachePolicy {
             provisional_ttl: config.redrivable_result_ttl,
             retention: config.result_retention,
         };
+        let hot: Arc<dyn HotCache> = match config.memory_cache_bytes {
+            0 => Arc::new(NoHotCache),
+            bytes => Arc::new(MemoryCache::new(bytes)),
+        };
         Self {
-            results: Results::new(source, store, policy),
+            results: Results::new(ports.source, ports.store, hot, ports.starter, policy),
             allowed: Arc::new(config.allowed_state_machines.clone()),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
+            start_machine: config.start_state_machine.clone(),
         }
     }
 }

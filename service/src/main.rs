@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sfn_results::adapters::{aws, DynamoDbStore, StepFunctions};
 use sfn_results::config::Config;
-use sfn_results::{router, server, AppState};
+use sfn_results::{router, server, AppState, Ports};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,11 +18,13 @@ async fn main() -> ExitCode {
     };
     lambda_http::tracing::init_default_subscriber();
     let sdk = aws::load().await;
-    let state = AppState::new(
-        &config,
-        Arc::new(StepFunctions::new(&sdk)),
-        Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
-    );
+    let sfn = Arc::new(StepFunctions::new(&sdk));
+    let ports = Ports {
+        source: sfn.clone(),
+        starter: sfn,
+        store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
+    };
+    let state = AppState::new(&config, ports);
     let app = router(state);
     let served = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         server::run_lambda(app).await.map_err(|e| e.to_string())

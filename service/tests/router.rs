@@ -10,7 +10,7 @@ use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus};
-use sfn_results::{router, AppState};
+use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
@@ -26,16 +26,18 @@ fn fixture() -> Fixture {
         "RESULTS_TABLE" => Some("results".into()),
         "ALLOWED_STATE_MACHINES" => Some(MACHINE.into()),
         "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
+        "START_STATE_MACHINE" => Some(MACHINE.into()),
         _ => None,
     })
     .expect("config");
     let executions = InMemoryExecutions::default();
     let store = InMemoryStore::default();
-    let state = AppState::new(
-        &config,
-        Arc::new(executions.clone()),
-        Arc::new(store.clone()),
-    );
+    let ports = Ports {
+        source: Arc::new(executions.clone()),
+        starter: Arc::new(executions.clone()),
+        store: Arc::new(store.clone()),
+    };
+    let state = AppState::new(&config, ports);
     Fixture {
         executions,
         store,
@@ -60,6 +62,7 @@ fn execution(name: &str, status: ExecutionStatus) -> Execution {
         error: None,
         cause: None,
         redrive_status: RedriveStatus::Unknown,
+        input: None,
     }
 }
 
@@ -93,7 +96,7 @@ async fn a_cached_result_is_served_without_asking_step_functions_again() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-status"], "sfn-results; fwd=miss; stored");
     let (_, headers, second) = get(&f.app, &path("o-1")).await;
-    assert_eq!(headers["cache-status"], "sfn-results; hit");
+    assert_eq!(headers["cache-status"], "sfn-results; hit; detail=memory");
     assert_eq!(first, second);
     assert_eq!(f.executions.calls(), 1);
     let doc: Value = serde_json::from_slice(&second).expect("json");
@@ -209,4 +212,119 @@ async fn a_foreign_state_machine_is_refused_without_an_upstream_call() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(f.executions.calls(), 0);
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_first_fetches_make_one_describe_and_cached_fetches_none() {
+    let f = fixture();
+    f.executions
+        .insert(execution("o-8", ExecutionStatus::Succeeded));
+    f.executions.set_delay(Duration::from_millis(50));
+    let uri = path("o-8");
+    let fetches = (0..500).map(|_| get(&f.app, &uri));
+    let answers = futures_util::future::join_all(fetches).await;
+    assert!(answers
+        .iter()
+        .all(|(status, _, body)| *status == StatusCode::OK && *body == answers[0].2));
+    assert_eq!(f.executions.calls(), 1);
+    for _ in 0..1000 {
+        get(&f.app, &path("o-8")).await;
+    }
+    assert_eq!(f.executions.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_share_one_describe_per_second_and_see_completion_within_a_second() {
+    let f = fixture();
+    f.executions
+        .insert(execution("o-9", ExecutionStatus::Running));
+    let waiters = (0..50).map(|_| {
+        let app = f.app.clone();
+        tokio::spawn(async move { get(&app, &format!("{}?wait=20", path("o-9"))).await })
+    });
+    let waiters: Vec<_> = waiters.collect();
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let arn = &path("o-9")["/executions/".len()..];
+    f.executions.update(arn, |e| {
+        e.status = ExecutionStatus::Succeeded;
+        e.stop_date = Some(SystemTime::now());
+        e.output = Some("{}".into());
+    });
+    let finished_at = tokio::time::Instant::now();
+    for waiter in waiters {
+        let (status, headers, _) = waiter.await.expect("join");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["preference-applied"], "wait=20");
+    }
+    assert!(
+        finished_at.elapsed() <= Duration::from_secs(1),
+        "{:?}",
+        finished_at.elapsed()
+    );
+    // One read when they arrive, then one per tick for about six ticks.
+    let calls = f.executions.calls();
+    assert!(
+        (6..=8).contains(&calls),
+        "{calls} DescribeExecution calls for 50 waiters over ~6 s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_and_wait_answers_202_with_location_when_the_execution_outlasts_the_wait() {
+    let f = fixture();
+    let request = Request::post("/executions/wait?wait=2&name=slow-1")
+        .body(Body::from(r#"{"n": 1}"#))
+        .expect("request");
+    let (status, headers, body) = get_with(&f.app, request).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        headers["location"],
+        "./arn:aws:states:us-east-1:123456789012:execution:Orders:slow-1"
+    );
+    let doc: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(doc["status"], "RUNNING");
+}
+
+#[tokio::test]
+async fn start_and_wait_refuses_bad_input_and_a_reused_name_with_other_input() {
+    let f = fixture();
+    let post =
+        |uri: &str, body: &'static str| Request::post(uri).body(Body::from(body)).expect("request");
+    let (status, _, _) = get_with(&f.app, post("/executions/wait?wait=0", "{not json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = get_with(&f.app, post("/executions/wait?wait=0&name=a%20b", "{}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = get_with(
+        &f.app,
+        post("/executions/wait?wait=0&name=n-1", r#"{"a":1}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = get_with(
+        &f.app,
+        post("/executions/wait?wait=0&name=n-1", r#"{ "a": 1 }"#),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "same name, same input: an idempotent retry"
+    );
+    let (status, _, body) = get_with(
+        &f.app,
+        post("/executions/wait?wait=0&name=n-1", r#"{"a":2}"#),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let big = Request::post("/executions/wait?wait=0")
+        .body(Body::from(vec![b' '; 256 * 1024 + 1]))
+        .expect("request");
+    let (status, headers, _) = get_with(&f.app, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers["content-type"], "application/problem+json");
 }

@@ -6,7 +6,7 @@ use crate::helpers::{header, quick_input, TestApp};
 
 #[tokio::test]
 async fn the_second_fetch_is_a_cache_hit_with_the_same_bytes_and_the_item_is_in_dynamodb() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let arn = app.finished(&quick_input("Eve")).await;
 
     let miss = app.get_execution(&arn).await;
@@ -18,6 +18,17 @@ async fn the_second_fetch_is_a_cache_hit_with_the_same_bytes_and_the_item_is_in_
     let miss_tag = header(&miss, "etag");
     let miss_body = miss.text().await.expect("body");
 
+    let memory = app.get_execution(&arn).await;
+    assert_eq!(memory.status(), 200);
+    assert_eq!(
+        header(&memory, "cache-status"),
+        "sfn-results; hit; detail=memory"
+    );
+    assert_eq!(header(&memory, "etag"), miss_tag);
+    assert_eq!(memory.text().await.expect("body"), miss_body);
+
+    // A new instance has nothing in memory: the answer comes from DynamoDB.
+    app.restart().await;
     let hit = app.get_execution(&arn).await;
     assert_eq!(hit.status(), 200);
     assert_eq!(header(&hit, "cache-status"), "sfn-results; hit");
@@ -52,7 +63,7 @@ async fn a_running_execution_is_never_cached() {
 
 #[tokio::test]
 async fn a_250_kib_output_round_trips_byte_for_byte_through_the_cache() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     // Escape-heavy text whose JSON form is 250 KiB, the size Step Functions' limit leaves room for.
     let (mut big, mut json_len) = (String::new(), 2);
     for c in "quote\" backslash\\ slash/ tab\t text ".chars().cycle() {
@@ -74,6 +85,7 @@ async fn a_250_kib_output_round_trips_byte_for_byte_through_the_cache() {
         "output is {} bytes",
         miss_body.len()
     );
+    app.restart().await;
     let hit = app.get_execution(&arn).await;
     assert_eq!(header(&hit, "cache-status"), "sfn-results; hit");
     let hit_body = hit.bytes().await.expect("body");

@@ -16,6 +16,8 @@ async fn with_step_functions_stopped_cached_results_are_served_and_uncached_ones
     let before_body = before.text().await.expect("body");
 
     app.own.as_mut().expect("own emulators").0.stop();
+    // A new instance, so the cached result must come from DynamoDB, not memory.
+    app.restart().await;
 
     let hit = app.get_execution(&cached).await;
     assert_eq!(hit.status(), 200);

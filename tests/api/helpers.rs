@@ -136,6 +136,7 @@ pub fn binary() -> PathBuf {
 #[derive(Debug)]
 pub struct Service {
     child: Child,
+    env: HashMap<String, String>,
     pub logs: Arc<Mutex<Vec<String>>>,
     pub address: String,
 }
@@ -171,6 +172,7 @@ impl Service {
             .expect("sfn-results logs the address it listens on");
         let service = Self {
             child,
+            env: env.clone(),
             logs,
             address: format!("http://{address}"),
         };
@@ -213,6 +215,7 @@ impl Service {
         });
         Self {
             child,
+            env: env.clone(),
             logs,
             address: String::new(),
         }
@@ -303,6 +306,12 @@ impl TestApp {
             machines,
             own,
         }
+    }
+
+    /// Replaces the running binary with a fresh one (empty memory), as a new Lambda instance.
+    pub async fn restart(&mut self) {
+        let env = self.service.env.clone();
+        self.service = Service::start(&env).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -170,7 +170,10 @@ async fn rest_api_proxy_events_are_answered_through_lambda_http() {
     assert_eq!(encoded["statusCode"], 200, "{encoded}");
     assert_eq!(encoded["body"], raw["body"]);
     assert_eq!(header(&encoded, "etag"), etag);
-    assert_eq!(header(&encoded, "cache-status"), "sfn-results; hit");
+    assert_eq!(
+        header(&encoded, "cache-status"),
+        "sfn-results; hit; detail=memory"
+    );
 
     let staged = invoke("get-execution-stage-in-path.json").await;
     assert_eq!(staged["statusCode"], 200, "{staged}");

@@ -1,10 +1,13 @@
-//! Implementations of the domain's ports: Step Functions, DynamoDB, and in-memory fakes for tests.
+//! Implementations of the domain's ports: Step Functions, DynamoDB, the in-process cache, and
+//! in-memory fakes for tests.
 
 pub mod aws;
 pub mod dynamodb;
+pub mod hot;
 pub mod memory;
 pub mod sfn;
 
 pub use dynamodb::DynamoDbStore;
+pub use hot::MemoryCache;
 pub use memory::{InMemoryExecutions, InMemoryStore};
 pub use sfn::StepFunctions;

@@ -1,4 +1,4 @@
-//! Step Functions adapter: `DescribeExecution` behind the `ExecutionSource` port.
+//! Step Functions adapter: `DescribeExecution` and `StartExecution` behind the domain's ports.
 
 use std::time::SystemTime;
 
@@ -7,13 +7,15 @@ use aws_config::SdkConfig;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::primitives::DateTime;
 use aws_sdk_sfn::types::ExecutionRedriveStatus;
 use aws_sdk_sfn::Client;
 
 use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
 use crate::domain::{
-    Execution, ExecutionArn, ExecutionSource, ExecutionStatus, RedriveStatus, SourceError,
+    Execution, ExecutionArn, ExecutionSource, ExecutionStarter, ExecutionStatus, RedriveStatus,
+    SourceError, StartError, Started, StateMachineArn,
 };
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,41 @@ impl ExecutionSource for StepFunctions {
                 Some(ExecutionRedriveStatus::NotRedrivable) => RedriveStatus::NotRedrivable,
                 _ => RedriveStatus::Unknown,
             },
+            input: out.input().map(str::to_owned),
+        })
+    }
+}
+
+#[async_trait]
+impl ExecutionStarter for StepFunctions {
+    async fn start(
+        &self,
+        machine: &StateMachineArn,
+        name: &str,
+        input: &str,
+    ) -> Result<Started, StartError> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(machine.as_str())
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(StartExecutionError::ExecutionAlreadyExists(_)) => StartError::AlreadyExists,
+                Some(StartExecutionError::InvalidExecutionInput(e)) => {
+                    StartError::InvalidInput(e.message().unwrap_or("invalid input").to_owned())
+                }
+                Some(e) if is_throttling(e.code()) => StartError::Throttled(Box::new(err)),
+                _ if is_transient(&err) => StartError::Unavailable(Box::new(err)),
+                _ => StartError::Failed(Box::new(err)),
+            })?;
+        let arn =
+            ExecutionArn::parse(&out.execution_arn).map_err(|e| StartError::Failed(Box::new(e)))?;
+        Ok(Started {
+            arn,
+            start_date: system_time(&out.start_date),
         })
     }
 }
@@ -77,17 +114,10 @@ pub(crate) fn classify(err: SdkError<DescribeExecutionError, HttpResponse>) -> S
         SdkError::ServiceError(service) => match service.err() {
             DescribeExecutionError::ExecutionDoesNotExist(_) => SourceError::NotFound,
             e if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
-            _ => {
-                if service_fault(&err) {
-                    SourceError::Unavailable(Box::new(err))
-                } else {
-                    SourceError::Failed(Box::new(err))
-                }
-            }
+            _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
+            _ => SourceError::Failed(Box::new(err)),
         },
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            SourceError::Unavailable(Box::new(err))
-        }
+        _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
         _ => SourceError::Failed(Box::new(err)),
     }
 }
@@ -105,7 +135,15 @@ pub(crate) fn is_throttling(code: Option<&str>) -> bool {
     )
 }
 
-fn service_fault<E>(err: &SdkError<E, HttpResponse>) -> bool {
-    err.raw_response()
-        .is_some_and(|raw| raw.status().is_server_error())
+/// Timeouts, connection failures, unreadable responses and 5xx answers: worth a retry later.
+fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => err
+            .raw_response()
+            .is_some_and(|raw| raw.status().is_server_error()),
+        _ => false,
+    }
 }

@@ -75,6 +75,8 @@ pub struct Execution {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub redrive_status: RedriveStatus,
+    /// The execution's input, only to recognise an idempotent retry; never logged or answered.
+    pub input: Option<String>,
 }
 
 /// How long a result may be kept, decided by the cache rules.
@@ -186,6 +188,7 @@ mod tests {
             error: None,
             cause: None,
             redrive_status: RedriveStatus::Unknown,
+            input: None,
         }
     }
 

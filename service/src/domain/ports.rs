@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::arn::ExecutionArn;
+use super::arn::{ExecutionArn, StateMachineArn};
 use super::execution::{Execution, ExecutionStatus};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -68,4 +68,55 @@ pub trait ResultStore: Send + Sync {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError>;
+}
+
+/// An in-process cache of stopped executions' results, in front of the result store.
+pub trait HotCache: Send + Sync {
+    fn get(&self, arn: &ExecutionArn) -> Option<StoredResult>;
+    fn insert(&self, arn: &ExecutionArn, result: StoredResult);
+}
+
+/// No in-process cache: every read goes to the result store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHotCache;
+
+impl HotCache for NoHotCache {
+    fn get(&self, _: &ExecutionArn) -> Option<StoredResult> {
+        None
+    }
+
+    fn insert(&self, _: &ExecutionArn, _: StoredResult) {}
+}
+
+/// What `StartExecution` answered.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub arn: ExecutionArn,
+    pub start_date: SystemTime,
+}
+
+/// Why an execution could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("an execution with this name already exists")]
+    AlreadyExists,
+    #[error("Step Functions refused the input: {0}")]
+    InvalidInput(String),
+    #[error("Step Functions throttled the request")]
+    Throttled(#[source] BoxError),
+    #[error("Step Functions could not be reached or timed out")]
+    Unavailable(#[source] BoxError),
+    #[error("Step Functions refused the request")]
+    Failed(#[source] BoxError),
+}
+
+/// Starts executions: `StartExecution`.
+#[async_trait]
+pub trait ExecutionStarter: Send + Sync {
+    async fn start(
+        &self,
+        machine: &StateMachineArn,
+        name: &str,
+        input: &str,
+    ) -> Result<Started, StartError>;
 }

@@ -1,6 +1,6 @@
 //! `GET /executions/{executionArn}`: an execution's state and result, with HTTP caching semantics.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -20,8 +20,6 @@ use crate::domain::{Answer, ArnError, ExecutionArn, Finality, Origin};
 
 /// Final results never change: let any client keep them for a year.
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
-/// How often a waiting request asks again.
-const WAIT_POLL: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     // A catch-all, so an ARN holding an encoded or raw `/` is answered 400 rather than 404.
@@ -30,7 +28,7 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
-    wait: Option<String>,
+    pub wait: Option<String>,
 }
 
 async fn get_execution(
@@ -48,7 +46,10 @@ async fn get_execution(
     let Query(query) =
         query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
     let wait = requested_wait(query.wait.as_deref(), &headers, state.max_wait)?;
-    let answer = fetch(&state, &arn, wait).await?;
+    let answer = match wait {
+        Some(wait) => state.results.wait(&arn, wait).await?,
+        None => state.results.get(&arn).await?,
+    };
     let mut response = respond(&arn, answer, &headers);
     if let Some(wait) = wait {
         response
@@ -58,27 +59,11 @@ async fn get_execution(
     Ok(response)
 }
 
-/// Asks until the execution has stopped or `wait` has passed.
-async fn fetch(
-    state: &AppState,
-    arn: &ExecutionArn,
-    wait: Option<Duration>,
-) -> Result<Answer, ApiError> {
-    let deadline = Instant::now() + wait.unwrap_or_default();
-    loop {
-        let answer = state.results.get(arn).await?;
-        let now = Instant::now();
-        if answer.finality != Finality::Open || now >= deadline {
-            return Ok(answer);
-        }
-        tokio::time::sleep(WAIT_POLL.min(deadline - now)).await;
-    }
-}
-
 /// Maps an answer to status, headers and body: 200 when stopped, 202 while running, 304 when
 /// the client already holds it.
 pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Response {
     let cache = cache_status(match answer.origin {
+        Origin::MemoryHit => "hit; detail=memory",
         Origin::Hit => "hit",
         Origin::StaleHit => "hit; detail=stale",
         Origin::Miss { stored: true } => "fwd=miss; stored",

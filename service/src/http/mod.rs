@@ -4,6 +4,7 @@ pub mod executions;
 pub mod headers;
 pub mod meta;
 pub mod problem;
+pub mod start;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::Results;
+use crate::domain::{Results, StateMachineArn};
 pub use problem::ApiError;
 
 /// What every handler can reach; cheap to clone.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub allowed: Arc<AllowList>,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,
+    /// The machine `POST /executions/wait` starts; the route is 404 without it.
+    pub start_machine: Option<StateMachineArn>,
 }
 
 /// The one `Router` served both under Lambda and as a local server.
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
             .max_age(Duration::from_secs(600))
     });
     Router::new()
+        .merge(start::router())
         .merge(executions::router())
         .merge(meta::router())
         .fallback(|| async { ApiError::RouteNotFound })

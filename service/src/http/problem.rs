@@ -5,7 +5,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::headers::{cache_status, CACHE_STATUS};
-use crate::domain::{ArnError, RetrievalError};
+use std::sync::Arc;
+
+use crate::domain::ports::BoxError;
+use crate::domain::{ArnError, RetrievalError, StartError, StartFailure};
 
 /// Seconds a client should wait before retrying after a 503.
 const UNAVAILABLE_RETRY_AFTER: u64 = 2;
@@ -26,17 +29,27 @@ pub enum ApiError {
     InvalidWait(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("invalid execution name: {0}")]
+    InvalidName(#[source] ArnError),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("an execution with this name exists with another input")]
+    Conflict,
     #[error("Step Functions is unavailable and nothing is cached")]
-    Unavailable(#[source] RetrievalError),
+    Unavailable(#[source] BoxError),
     #[error("Step Functions refused the request")]
-    Upstream(#[source] RetrievalError),
+    Upstream(#[source] BoxError),
 }
 
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidArn(ArnError::Express) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidArn(_) | Self::InvalidWait(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidArn(_)
+            | Self::InvalidWait(_)
+            | Self::InvalidName(_)
+            | Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
             Self::ExecutionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -56,6 +69,9 @@ impl ApiError {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidWait(_) => "invalid-wait",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::InvalidName(_) => "invalid-execution-name",
+            Self::InvalidInput(_) => "invalid-input",
+            Self::Conflict => "execution-exists",
             Self::Unavailable(_) => "upstream-unavailable",
             Self::Upstream(_) => "upstream-error",
         }
@@ -71,6 +87,9 @@ impl ApiError {
             Self::MethodNotAllowed => "Method not allowed",
             Self::InvalidWait(_) => "Invalid wait",
             Self::PayloadTooLarge => "Payload too large",
+            Self::InvalidName(_) => "Invalid execution name",
+            Self::InvalidInput(_) => "Invalid input",
+            Self::Conflict => "Execution exists",
             Self::Unavailable(_) => "Step Functions unavailable",
             Self::Upstream(_) => "Step Functions error",
         }
@@ -88,7 +107,9 @@ impl ApiError {
             }
             Self::RouteNotFound => "No route matches this path.".into(),
             Self::MethodNotAllowed => "This route does not accept this method.".into(),
-            Self::InvalidWait(why) => why.clone(),
+            Self::InvalidWait(why) | Self::InvalidInput(why) => why.clone(),
+            Self::InvalidName(e) => e.to_string(),
+            Self::Conflict => "An execution with this name was started with another input; names are unique per state machine for 90 days.".into(),
             Self::PayloadTooLarge => "The request body is larger than Step Functions accepts (256 KiB).".into(),
             Self::Unavailable(_) => {
                 "Step Functions could not answer and no result is cached; retry after the time given in Retry-After.".into()
@@ -104,12 +125,29 @@ impl From<ArnError> for ApiError {
     }
 }
 
-impl From<RetrievalError> for ApiError {
-    fn from(e: RetrievalError) -> Self {
-        match e {
+impl From<Arc<RetrievalError>> for ApiError {
+    fn from(e: Arc<RetrievalError>) -> Self {
+        match *e {
             RetrievalError::NotFound => Self::ExecutionNotFound,
-            e @ RetrievalError::Unavailable(_) => Self::Unavailable(e),
-            e @ RetrievalError::Failed(_) => Self::Upstream(e),
+            RetrievalError::Unavailable(_) => Self::Unavailable(Box::new(e)),
+            RetrievalError::Failed(_) | RetrievalError::Crashed(_) => Self::Upstream(Box::new(e)),
+        }
+    }
+}
+
+impl From<StartFailure> for ApiError {
+    fn from(e: StartFailure) -> Self {
+        match e {
+            StartFailure::InvalidName(e) => Self::InvalidName(e),
+            StartFailure::Conflict | StartFailure::Start(StartError::AlreadyExists) => {
+                Self::Conflict
+            }
+            StartFailure::Start(StartError::InvalidInput(why)) => Self::InvalidInput(why),
+            StartFailure::Start(e @ (StartError::Throttled(_) | StartError::Unavailable(_))) => {
+                Self::Unavailable(Box::new(e))
+            }
+            StartFailure::Start(e @ StartError::Failed(_)) => Self::Upstream(Box::new(e)),
+            StartFailure::Read(e) => e.into(),
         }
     }
 }
@@ -137,7 +175,7 @@ impl IntoResponse for ApiError {
         };
         let looked_up = matches!(
             self,
-            Self::ExecutionNotFound | Self::Unavailable(_) | Self::Upstream(_)
+            Self::ExecutionNotFound | Self::Unavailable(_) | Self::Upstream(_) | Self::Conflict
         );
         let mut response = (
             status,

@@ -1,0 +1,79 @@
+//! `POST /executions/wait`: start the STANDARD machine with the body as input and wait for it:
+//! the result when it is quick, a handle (202 + Location) when it is not.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+
+use super::executions::respond;
+use super::headers::{preference_applied, requested_wait, PREFERENCE_APPLIED};
+use super::problem::ApiError;
+use super::AppState;
+
+/// Step Functions' limit on an execution's input.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/executions/wait", post(start_and_wait))
+        .layer(DefaultBodyLimit::max(MAX_INPUT_BYTES))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    wait: Option<String>,
+    name: Option<String>,
+}
+
+async fn start_and_wait(
+    State(state): State<AppState>,
+    query: Result<Query<StartQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(machine) = state.start_machine.as_ref() else {
+        return Err(ApiError::RouteNotFound);
+    };
+    let Query(query) =
+        query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidInput("the request body could not be read".into())
+        }
+    })?;
+    let input = input_of(&body)?;
+    let wait =
+        requested_wait(query.wait.as_deref(), &headers, state.max_wait)?.unwrap_or(state.max_wait);
+    let name = query
+        .name
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (arn, answer) = state
+        .results
+        .start_and_wait(machine, &name, input, wait)
+        .await?;
+    tracing::Span::current().record("execution_arn", arn.as_str());
+    let mut response = respond(&arn, answer, &HeaderMap::new());
+    response
+        .headers_mut()
+        .insert(PREFERENCE_APPLIED, preference_applied(wait));
+    Ok(response)
+}
+
+/// The execution input: the body as it is when it is JSON; an empty body is `{}`.
+fn input_of(body: &[u8]) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::InvalidInput("the body is not UTF-8 text".into()))?;
+    if text.trim().is_empty() {
+        return Ok("{}");
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| ApiError::InvalidInput(format!("the body is not JSON: {e}")))?;
+    Ok(text)
+}
