@@ -7,3 +7,4 @@ mod faults;
 mod helpers;
 mod lambda;
 mod meta;
+mod waiting;

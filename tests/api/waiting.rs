@@ -1,0 +1,243 @@
+//! Wait, don't poll: coalesced reads, long-polls and start-and-wait, with upstream calls
+//! counted at the emulator.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{header, problem, quick_input, TestApp};
+
+/// Calls the emulator has answered, per `X-Amz-Target` and per "target executionArn".
+async fn counts(app: &TestApp, endpoint: &str) -> HashMap<String, u64> {
+    app.http
+        .get(format!("{endpoint}/_emulator/counts"))
+        .send()
+        .await
+        .expect("counts")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn count(counts: &HashMap<String, u64>, key: &str) -> u64 {
+    counts.get(key).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_first_fetches_make_one_describe_and_one_cache_write() {
+    let app = TestApp::spawn_split().await;
+    let arn = app.finished(&quick_input("Lea")).await;
+    let (sfn, ddb) = {
+        let (sfn, ddb) = app.own.as_ref().expect("own emulators");
+        (sfn.endpoint(), ddb.endpoint())
+    };
+    let describe = format!("AWSStepFunctions.DescribeExecution {arn}");
+    let before = count(&counts(&app, &sfn).await, &describe);
+
+    let url = app.url(&format!("/executions/{arn}"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..500 {
+        let (http, url) = (app.http.clone(), url.clone());
+        tasks.spawn(async move {
+            let response = http.get(url).send().await.expect("request");
+            (
+                response.status().as_u16(),
+                response.bytes().await.expect("body"),
+            )
+        });
+    }
+    let answers = tasks.join_all().await;
+    assert!(answers
+        .iter()
+        .all(|(status, body)| *status == 200 && *body == answers[0].1));
+
+    let sfn_counts = counts(&app, &sfn).await;
+    let ddb_counts = counts(&app, &ddb).await;
+    assert_eq!(
+        count(&sfn_counts, &describe) - before,
+        1,
+        "one DescribeExecution"
+    );
+    assert_eq!(
+        count(&ddb_counts, "DynamoDB_20120810.GetItem"),
+        1,
+        "one cache read"
+    );
+    assert_eq!(
+        count(&ddb_counts, "DynamoDB_20120810.PutItem"),
+        1,
+        "one cache write"
+    );
+
+    for _ in 0..1000 {
+        let response = app.get_execution(&arn).await;
+        assert_eq!(response.status(), 200);
+    }
+    let sfn_after = counts(&app, &sfn).await;
+    let ddb_after = counts(&app, &ddb).await;
+    assert_eq!(
+        count(&sfn_after, &describe) - before,
+        1,
+        "cached fetches make no DescribeExecution"
+    );
+    assert_eq!(
+        count(&ddb_after, "DynamoDB_20120810.GetItem"),
+        1,
+        "hot results need no DynamoDB"
+    );
+}
+
+#[tokio::test]
+async fn long_polls_answer_when_the_execution_stops_at_one_describe_per_second() {
+    let app = TestApp::spawn().await;
+    let endpoint = crate::emulators::shared().endpoint();
+    let input = json!({"name": "Max", "echo": "slow", "delaySeconds": 4});
+    let arn = app.start(&app.machines.greeting, &input).await;
+    let describe = format!("AWSStepFunctions.DescribeExecution {arn}");
+    let started = tokio::time::Instant::now();
+
+    let url = app.url(&format!("/executions/{arn}"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, url) = (app.http.clone(), url.clone());
+        tasks.spawn(async move {
+            // Half ask with the query, half with RFC 7240's header.
+            let request = if i % 2 == 0 {
+                http.get(format!("{url}?wait=20"))
+            } else {
+                http.get(url).header("prefer", "respond-async, wait=20")
+            };
+            let response = request.send().await.expect("request");
+            let applied = header(&response, "preference-applied");
+            (
+                response.status().as_u16(),
+                applied,
+                response.json::<Value>().await.expect("json"),
+            )
+        });
+    }
+    for (status, applied, body) in tasks.join_all().await {
+        assert_eq!(status, 200);
+        assert_eq!(applied, "wait=20");
+        assert_eq!(body["status"], "SUCCEEDED");
+        assert_eq!(body["output"]["echo"], "slow");
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let calls = count(&counts(&app, &endpoint).await, &describe);
+    println!("40 waiters over {seconds} s: {calls} DescribeExecution calls");
+    assert!(
+        calls <= seconds + 1,
+        "{calls} DescribeExecution calls in {seconds} s"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_shorter_than_the_execution_answers_202_and_a_capped_wait_says_so() {
+    let app = TestApp::spawn_with(false, |env| {
+        env.insert("MAX_WAIT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let input = json!({"name": "Ned", "echo": 0, "delaySeconds": 30});
+    let arn = app.start(&app.machines.greeting, &input).await;
+    let response = app
+        .http
+        .get(app.url(&format!("/executions/{arn}?wait=99999")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 202);
+    assert_eq!(header(&response, "preference-applied"), "wait=1");
+    assert!(header(&response, "retry-after").parse::<u64>().is_ok());
+}
+
+#[tokio::test]
+async fn start_and_wait_answers_the_result_when_quick_and_a_handle_when_not() {
+    let app = TestApp::spawn_with(false, |env| {
+        let machines = env["ALLOWED_STATE_MACHINES"].clone();
+        let greeting = machines.split(',').next().unwrap_or_default().to_owned();
+        env.insert("START_STATE_MACHINE".into(), greeting);
+    })
+    .await;
+    let quick = app
+        .http
+        .post(app.url("/executions/wait?wait=10"))
+        .body(r#"{"name": "Oz", "echo": {"it's": "quoted \"here\""}, "delaySeconds": 1}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(quick.status(), 200);
+    let body: Value = quick.json().await.expect("json");
+    assert_eq!(body["status"], "SUCCEEDED");
+    assert_eq!(body["output"]["echo"]["it's"], "quoted \"here\"");
+
+    let slow_body = json!({"name": "Pia", "echo": 1, "delaySeconds": 30}).to_string();
+    let slow = app
+        .http
+        .post(app.url("/executions/wait?name=order-17"))
+        .header("prefer", "wait=1")
+        .body(slow_body.clone())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(slow.status(), 202);
+    let location = header(&slow, "location");
+    assert!(
+        location.starts_with("./arn:aws:states:") && location.ends_with(":order-17"),
+        "{location}"
+    );
+    let status_url = app.url(&format!("/executions/{}", &location[2..]));
+    assert_eq!(
+        app.http
+            .get(status_url)
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        202
+    );
+
+    let retry = app
+        .http
+        .post(app.url("/executions/wait?name=order-17&wait=0"))
+        .body(slow_body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        retry.status(),
+        202,
+        "same name and input: the same execution"
+    );
+    assert_eq!(header(&retry, "location"), location);
+
+    let conflict = app
+        .http
+        .post(app.url("/executions/wait?name=order-17&wait=0"))
+        .body(r#"{"name": "Other"}"#)
+        .send()
+        .await
+        .expect("request");
+    problem(conflict, 409).await;
+
+    let not_json = app
+        .http
+        .post(app.url("/executions/wait"))
+        .body("{oops")
+        .send()
+        .await
+        .expect("request");
+    problem(not_json, 400).await;
+}
+
+#[tokio::test]
+async fn start_and_wait_is_404_when_no_start_machine_is_configured() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/executions/wait"))
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    problem(response, 404).await;
+}
