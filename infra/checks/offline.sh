@@ -19,6 +19,8 @@ VENV="$ROOT/.venv-checks"
 CHECKOV_VENV="$ROOT/.venv-checks-checkov"
 REQUIREMENTS="$ROOT/infra/checks/requirements.txt"
 CHECKOV_REQUIREMENTS="$ROOT/infra/checks/requirements-checkov.txt"
+SAM_VENV="$ROOT/.venv-checks-sam"
+SAM_REQUIREMENTS="$ROOT/infra/checks/requirements-sam.txt"
 PYTHON="${PYTHON:-python3}"
 
 # Never reach for instance metadata or a real account; the emulator takes any key.
@@ -30,7 +32,7 @@ export AWS_SECRET_ACCESS_KEY=test
 unset AWS_SESSION_TOKEN AWS_PROFILE
 # checkov: no calls home for guidelines or versions.
 export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_VERSION_CHECK=true
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 SAM_CLI_TELEMETRY=0
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -52,13 +54,20 @@ ensure_venv() {
 PASSED=0
 FAILED=0
 FAILURES=()
-# step NAME COMMAND...: runs one check, counts it, and carries on either way.
+# step NAME COMMAND...: runs one check in a subshell that stops at its first failing
+# command (set -e holds there, unlike in an if condition), counts it, and carries on.
 step() {
-    local name="$1"
+    local name="$1" started=$SECONDS rc
     shift
     log "$name"
-    local started=$SECONDS
-    if "$@"; then
+    set +e
+    (
+        set -e
+        "$@"
+    )
+    rc=$?
+    set -e
+    if ((rc == 0)); then
         PASSED=$((PASSED + 1))
         printf -- '--- ok: %s (%ss)\n' "$name" $((SECONDS - started))
     else
@@ -73,6 +82,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 ensure_venv "$VENV" "$REQUIREMENTS"
 ensure_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
+ensure_venv "$SAM_VENV" "$SAM_REQUIREMENTS"
 export PATH="$VENV/bin:$PATH"
 
 check_shell() {
@@ -125,7 +135,10 @@ check_lambda_build() {
         fi
     fi
     rm -f "$zip"
-    nice -n 19 cargo lambda build --release "$arch" --output-format zip -p sfn-results
+    echo "${arch#--}" >"$WORK/lambda-arch"
+    # --bin as sam build's rust-cargolambda passes it: the same cargo features, so
+    # the two builds share one compilation instead of rebuilding each other's.
+    nice -n 19 cargo lambda build --release "$arch" --output-format zip --bin sfn-results
     [[ -s "$zip" ]] || { echo "no $zip"; return 1; }
     printf 'function zip: %s, %s bytes (%s KiB), built with %s\n' \
         "$zip" "$(stat -c %s "$zip")" $(($(stat -c %s "$zip") / 1024)) "${arch#--}"
@@ -133,16 +146,66 @@ check_lambda_build() {
         { echo "bootstrap missing from $zip"; return 1; }
 }
 
+# start_moto: a moto server on a free 127.0.0.1 port; sets MOTO_URL. Call it in a
+# step (a subshell): the server stops when that step ends.
+start_moto() {
+    local port
+    port="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    moto_server -H 127.0.0.1 -p "$port" >"$WORK/moto.log" 2>&1 &
+    MOTO_PID=$!
+    trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+    MOTO_URL="http://127.0.0.1:$port"
+    local tries=0
+    until python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)' "$MOTO_URL" 2>/dev/null; do
+        tries=$((tries + 1))
+        ((tries < 150)) || { echo "moto did not start:"; cat "$WORK/moto.log"; return 1; }
+        sleep 0.2
+    done
+}
+
+check_sam_validate() {
+    "$SAM_VENV/bin/sam" --version
+    "$SAM_VENV/bin/sam" validate --lint --template-file stack.yaml --region "$AWS_REGION"
+}
+
+check_sam_package() {
+    local sam="$SAM_VENV/bin/sam"
+    if [[ "$(cat "$WORK/lambda-arch" 2>/dev/null)" != arm64 ]]; then
+        echo "NOTE: sam build skipped: it builds arm64, whose standard library cannot be had here."
+        return 0
+    fi
+    # The deploy path of deploy.sh, short of AWS: build (rust-cargolambda, arm64), then
+    # package to an S3 emulator, which uploads the function, the state machine
+    # definitions and the included API definition and rewrites their locations.
+    SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 nice -n 19 "$sam" build --beta-features \
+        --template-file stack.yaml --build-dir "$WORK/sam-build"
+    start_moto
+    python -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="artifacts")' "$MOTO_URL"
+    AWS_ENDPOINT_URL="$MOTO_URL" "$sam" package --region "$AWS_REGION" \
+        --template-file "$WORK/sam-build/template.yaml" --s3-bucket artifacts --s3-prefix api-sfn-proto \
+        --output-template-file "$WORK/packaged.yaml"
+    python - "$WORK/packaged.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+local = re.findall(r"(?:CodeUri|Location): (?!s3://)(\S+)", text)
+assert not local, f"left unpackaged: {local}"
+assert text.count("s3://artifacts/api-sfn-proto/") >= 2 and text.count("Bucket: artifacts") == 2, "artifacts missing"
+print("packaged: function code, both state machine definitions and the API definition are in S3")
+PY
+}
+
 step "shellcheck" check_shell
 step "gateway definition up to date" check_generated_definition
 step "OpenAPI 3.1 document valid" check_openapi
 step "cfn-lint" check_cfn_lint
+step "sam validate --lint" check_sam_validate
 step "checkov" check_checkov
 step "mapping templates and gateway definition (pytest, moto)" check_templates
 if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
     log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"
 else
     step "cargo lambda build" check_lambda_build
+    step "sam build and package (S3 emulator)" check_sam_package
 fi
 
 log "summary"
