@@ -215,8 +215,8 @@ def test_an_aborted_sync_execution_answers_502():
         ("ThrottlingException", 429, "throttled", "1"),
         ("com.amazonaws.swf.base.model#KmsThrottlingException", 429, "throttled", "1"),
         ("ExecutionLimitExceeded", 503, "upstream-unavailable", "5"),
-        ("ExecutionAlreadyExists", 409, "execution-already-exists", None),
-        ("InvalidExecutionInput", 400, "invalid-execution-input", None),
+        ("ExecutionAlreadyExists", 409, "execution-exists", None),
+        ("InvalidExecutionInput", 400, "invalid-input", None),
         ("InvalidName", 400, "invalid-execution-name", None),
         ("ValidationException", 400, "invalid-request", None),
         ("StateMachineDoesNotExist", 502, "upstream-error", None),
@@ -256,7 +256,7 @@ def test_the_emulators_execution_already_exists_answers_409(emulator, machines):
     status, answer = emulator.call("StartExecution", second.body)
     assert status == 400
     rendered = render("sfn-client-error.vtl", answer)
-    assert rendered.status == 409 and rendered.json()["type"] == "urn:api-sfn:problem:execution-already-exists"
+    assert rendered.status == 409 and rendered.json()["type"] == "urn:api-sfn:problem:execution-exists"
 
 
 def test_step_functions_server_errors_answer_503_with_retry_after():
