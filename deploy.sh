@@ -140,7 +140,7 @@ sam deploy \
     --region "$REGION" \
     --s3-bucket "$CF_BUCKET_NAME" \
     --s3-prefix "$STACK_NAME" \
-    --capabilities CAPABILITY_IAM \
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
     --no-confirm-changeset \
     --no-fail-on-empty-changeset \
     --parameter-overrides "${overrides[@]}"
