@@ -25,9 +25,12 @@ async fn main() -> ExitCode {
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };
     let state = AppState::new(&config, ports);
+    let results = state.results.clone();
     let app = router(state);
     let served = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        server::run_lambda(app).await.map_err(|e| e.to_string())
+        server::run_lambda(app, results)
+            .await
+            .map_err(|e| e.to_string())
     } else {
         server::run_local(app, config.listen_addr)
             .await

@@ -5,15 +5,22 @@ use std::net::SocketAddr;
 use axum::Router;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
+use tower::ServiceExt;
 
-/// Serves `app` through `lambda_http` (API Gateway REST/HTTP events).
-pub async fn run_lambda(app: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(
-        tower::ServiceBuilder::new()
-            .map_request(strip_stage)
-            .service(app),
-    )
-    .await
+use crate::domain::Results;
+
+/// Serves `app` through `lambda_http` (API Gateway REST/HTTP events). Each invocation waits for
+/// the cache writes it started, since Lambda freezes the process once it has answered.
+pub async fn run_lambda(app: Router, results: Results) -> Result<(), lambda_http::Error> {
+    let handler = tower::service_fn(move |request: lambda_http::Request| {
+        let (app, results) = (app.clone(), results.clone());
+        async move {
+            let response = app.oneshot(strip_stage(request)).await;
+            results.flush_writes().await;
+            response
+        }
+    });
+    lambda_http::run(handler).await
 }
 
 /// Removes a REST API stage (`/prod/...`) from the path, whether API Gateway put it there or

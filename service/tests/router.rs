@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
-use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus};
+use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus, Results};
 use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
@@ -18,6 +18,7 @@ const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders
 struct Fixture {
     executions: InMemoryExecutions,
     store: InMemoryStore,
+    results: Results,
     app: Router,
 }
 
@@ -41,6 +42,7 @@ fn fixture() -> Fixture {
     Fixture {
         executions,
         store,
+        results: state.results.clone(),
         app: router(state),
     }
 }
@@ -94,7 +96,7 @@ async fn a_cached_result_is_served_without_asking_step_functions_again() {
         .insert(execution("o-1", ExecutionStatus::Succeeded));
     let (status, headers, first) = get(&f.app, &path("o-1")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["cache-status"], "sfn-results; fwd=miss; stored");
+    assert_eq!(headers["cache-status"], "sfn-results; fwd=miss");
     let (_, headers, second) = get(&f.app, &path("o-1")).await;
     assert_eq!(headers["cache-status"], "sfn-results; hit; detail=memory");
     assert_eq!(first, second);
@@ -146,6 +148,7 @@ async fn a_running_execution_is_202_and_never_stored() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(headers["retry-after"], "1");
     assert_eq!(headers["cache-control"], "no-store");
+    f.results.flush_writes().await;
     assert!(f.store.item(&path("o-5")["/executions/".len()..]).is_none());
 }
 
@@ -161,6 +164,7 @@ async fn a_redrivable_failure_is_stored_briefly_and_not_immutable() {
         cache_control.starts_with("private, max-age="),
         "{cache_control}"
     );
+    f.results.flush_writes().await;
     let item = f
         .store
         .item(&path("o-6")["/executions/".len()..])

@@ -14,6 +14,7 @@ async fn with_step_functions_stopped_cached_results_are_served_and_uncached_ones
     let before = app.get_execution(&cached).await;
     assert_eq!(before.status(), 200);
     let before_body = before.text().await.expect("body");
+    assert_eq!(app.stored_document(&cached).await, before_body);
 
     app.own.as_mut().expect("own emulators").0.stop();
     // A new instance, so the cached result must come from DynamoDB, not memory.

@@ -369,6 +369,21 @@ impl TestApp {
         arn
     }
 
+    /// The cache item's document once the service's background write has landed (5 s at most).
+    pub async fn stored_document(&self, arn: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(document) = self.cached_document(arn).await {
+                return document;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{arn} was never stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The cache item's `document` attribute, if the table holds one for `arn`.
     pub async fn cached_document(&self, arn: &str) -> Option<String> {
         let item = self

@@ -1,6 +1,7 @@
-//! Request coalescing: concurrent reads of one execution share one upstream round trip, and
-//! waiters poll on shared one-second ticks, so an execution costs at most one
-//! `DescribeExecution` per tick however many clients wait on it.
+//! Request coalescing: reads of one execution share one upstream round trip while it is under
+//! way, and reads of a still-running execution share it for the rest of the one-second tick it
+//! was made in; waiters ask again at tick boundaries. So an execution costs at most one
+//! `DescribeExecution` per tick however many clients read or wait on it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,6 +13,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::arn::ExecutionArn;
+use super::execution::Finality;
 use super::retrieval::{Answer, RetrievalError};
 
 /// How often waiters ask again.
@@ -24,7 +26,7 @@ type Flight = Shared<BoxFuture<'static, Outcome>>;
 
 struct Entry {
     id: u64,
-    tick: Option<u64>,
+    tick: u64,
     flight: Flight,
 }
 
@@ -43,22 +45,19 @@ impl std::fmt::Debug for Flights {
 
 impl Flights {
     /// Joins the read of `arn` under way, or the one done during `tick`; otherwise starts `read`.
-    /// The read runs as its own task, so it completes (and writes the cache) even if every
-    /// client that asked for it has gone.
-    pub async fn join<F>(&self, arn: &ExecutionArn, tick: Option<u64>, read: F) -> Outcome
+    /// The read runs as its own task, so it completes even if every client that asked has gone.
+    pub async fn join<F>(&self, arn: &ExecutionArn, tick: u64, read: F) -> Outcome
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
         let (id, flight) = {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             match entries.get(arn) {
-                Some(e) if e.flight.peek().is_none() || (tick.is_some() && e.tick == tick) => {
-                    (None, e.flight.clone())
-                }
+                Some(e) if e.flight.peek().is_none() || e.tick == tick => (None, e.flight.clone()),
                 _ => {
                     if entries.len() > SWEEP_ABOVE {
                         let now = current_tick();
-                        entries.retain(|_, e| e.flight.peek().is_none() || e.tick == Some(now));
+                        entries.retain(|_, e| e.flight.peek().is_none() || e.tick == now);
                     }
                     let task = tokio::spawn(read);
                     let flight = async move {
@@ -82,13 +81,11 @@ impl Flights {
             }
         };
         let outcome = flight.await;
-        if let Some(id) = id {
-            // Only waiters of the same tick may reuse a finished read; plain reads start afresh.
+        let stopped = matches!(&outcome, Ok(answer) if answer.finality != Finality::Open);
+        if let (Some(id), true) = (id, stopped) {
+            // A stopped result is in the memory cache now; drop the (possibly large) copy here.
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries
-                .get(arn)
-                .is_some_and(|e| e.id == id && e.tick.is_none())
-            {
+            if entries.get(arn).is_some_and(|e| e.id == id) {
                 entries.remove(arn);
             }
         }

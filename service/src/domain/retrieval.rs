@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::arn::{ArnError, ExecutionArn, StateMachineArn};
 use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
-use super::flights::{next_tick, Flights, Outcome};
+use super::flights::{current_tick, next_tick, Flights, Outcome};
 use super::ports::{
     ExecutionSource, ExecutionStarter, HotCache, PutOutcome, ResultStore, SourceError, StartError,
     StoredResult,
@@ -33,8 +34,8 @@ pub enum Origin {
     Hit,
     /// Served from an expired store item because Step Functions could not answer.
     StaleHit,
-    /// Asked Step Functions; `stored` says whether this read wrote the store.
-    Miss { stored: bool },
+    /// Asked Step Functions (a stopped result is then written to the store in the background).
+    Miss,
 }
 
 /// What the service knows about an execution, ready to be answered.
@@ -83,6 +84,7 @@ pub struct Results {
     hot: Arc<dyn HotCache>,
     starter: Arc<dyn ExecutionStarter>,
     flights: Arc<Flights>,
+    writes: TaskTracker,
     policy: CachePolicy,
 }
 
@@ -108,14 +110,23 @@ impl Results {
             hot,
             starter,
             flights: Arc::default(),
+            writes: TaskTracker::new(),
             policy,
         }
     }
 
-    /// The execution's state now: from memory, or one upstream read shared with every
-    /// concurrent request for the same execution.
+    /// The execution's state: from memory, or one upstream read shared with every request for
+    /// the same execution under way or made during the current tick.
     pub async fn get(&self, arn: &ExecutionArn) -> Outcome {
-        self.read(arn, None).await
+        self.read(arn, current_tick()).await
+    }
+
+    /// Waits for the cache writes started so far. Under Lambda the process is frozen between
+    /// invocations, so the runtime calls this before answering; the local server never needs to.
+    pub async fn flush_writes(&self) {
+        self.writes.close();
+        self.writes.wait().await;
+        self.writes.reopen();
     }
 
     /// Reads until the execution has stopped or `wait` has passed, asking upstream at most once
@@ -133,7 +144,7 @@ impl Results {
                 return Ok(answer);
             }
             tokio::time::sleep_until(at).await;
-            answer = self.read(arn, Some(tick)).await?;
+            answer = self.read(arn, tick).await?;
         }
     }
 
@@ -208,13 +219,13 @@ impl Results {
             document: execution.document(),
             status: ExecutionStatus::Running,
             finality: Finality::Open,
-            origin: Origin::Miss { stored: false },
+            origin: Origin::Miss,
             age: execution.age(SystemTime::now()),
             expires_at: None,
         }
     }
 
-    async fn read(&self, arn: &ExecutionArn, tick: Option<u64>) -> Outcome {
+    async fn read(&self, arn: &ExecutionArn, tick: u64) -> Outcome {
         if let Some(item) = self.hot.get(arn) {
             if item.is_live(SystemTime::now()) {
                 return Ok(stored_answer(&item, Origin::MemoryHit));
@@ -229,7 +240,8 @@ impl Results {
             .await
     }
 
-    /// Store, then on a miss `DescribeExecution`, then store the result if it stopped.
+    /// Store, then on a miss `DescribeExecution`, then store the result if it stopped — in the
+    /// background, so a miss costs the reader no more than the two reads.
     /// A store failure never fails the request; a Step Functions failure never hides what is stored.
     #[tracing::instrument(skip(self), fields(execution_arn = %arn))]
     async fn read_through(&self, arn: &ExecutionArn) -> Result<Answer, RetrievalError> {
@@ -264,7 +276,6 @@ impl Results {
             Finality::Final => self.policy.retention.map(|keep| now + keep),
             Finality::Provisional => Some(now + self.policy.provisional_ttl),
         };
-        let mut stored = false;
         if finality != Finality::Open {
             let item = StoredResult {
                 document: document.clone(),
@@ -273,20 +284,23 @@ impl Results {
                 stored_at: now,
                 expires_at,
             };
-            match self.store.put_if_absent(arn, &item).await {
-                Ok(PutOutcome::Written) => stored = true,
-                Ok(PutOutcome::AlreadyPresent) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "result store write failed; answering anyway");
+            self.hot.insert(arn, item.clone());
+            let (store, arn) = (Arc::clone(&self.store), arn.clone());
+            self.writes.spawn(async move {
+                match store.put_if_absent(&arn, &item).await {
+                    Ok(PutOutcome::Written) => tracing::debug!(execution_arn = %arn, "result stored"),
+                    Ok(PutOutcome::AlreadyPresent) => {}
+                    Err(err) => {
+                        tracing::warn!(execution_arn = %arn, error = %err, source = ?std::error::Error::source(&err), "result store write failed");
+                    }
                 }
-            }
-            self.hot.insert(arn, item);
+            });
         }
         Ok(Answer {
             document,
             status: execution.status,
             finality,
-            origin: Origin::Miss { stored },
+            origin: Origin::Miss,
             age: execution.age(now),
             expires_at: (finality == Finality::Provisional)
                 .then_some(expires_at)

@@ -66,8 +66,7 @@ pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Respo
         Origin::MemoryHit => "hit; detail=memory",
         Origin::Hit => "hit",
         Origin::StaleHit => "hit; detail=stale",
-        Origin::Miss { stored: true } => "fwd=miss; stored",
-        Origin::Miss { stored: false } => "fwd=miss",
+        Origin::Miss => "fwd=miss",
     });
     let json = HeaderValue::from_static("application/json");
     if answer.finality == Finality::Open {

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
                         execution_arn = tracing::field::Empty,
                     )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // One line per request at debug: API Gateway's access log has them on AWS.
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
 }

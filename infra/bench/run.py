@@ -1,0 +1,311 @@
+"""Benchmark of sfn-results against this machine's emulator, side by side in one run.
+
+Started by infra/bench/run.sh (which builds the release binaries first). Prints a table and
+writes BENCHMARKS.md at the repository root. Servers listen on 127.0.0.1 only; every load is
+bounded in count and time.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import pathlib
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+ENV = {
+    **os.environ,
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def start_emulator():
+    proc = subprocess.Popen(
+        [PYTHON, str(ROOT / "infra/local/emulator.py"), "--exit-on-eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    port = int(line.split()[1])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, headers=None, timeout=30):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def rss_kib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Service:
+    """The release binary, started on a free port; its log lines are drained and dropped."""
+
+    def __init__(self, binary, env, port=None):
+        self.port = port or free_port()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [binary], env={**env, "LISTEN_ADDR": f"127.0.0.1:{self.port}"},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        )
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def until_healthy(self):
+        """Seconds from process start to the first answered /healthz."""
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("service exited")
+            time.sleep(0.0005)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def wrk(url, seconds, connections):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def percentile(p):
+        value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": percentile(50), "p99": percentile(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", default=str(ROOT / "target/release"))
+    parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
+    parser.add_argument("--misses", type=int, default=200, help="cache misses measured (half each side)")
+    parser.add_argument("--long-poll", type=int, default=20, help="seconds of the long-poll economy run")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    target = pathlib.Path(args.target)
+    results = {}
+
+    emulator, endpoint = start_emulator()
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    sfn = session.client("stepfunctions", endpoint_url=endpoint)
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    bootstrap = subprocess.run(
+        [PYTHON, str(ROOT / "infra/local/bootstrap.py"), "--endpoint", endpoint],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    names = dict(line.split("=", 1) for line in bootstrap.split())
+    greeting = names["GREETING_ARN"]
+    env = {
+        **ENV,
+        "RESULTS_TABLE": names["RESULTS_TABLE"],
+        "ALLOWED_STATE_MACHINES": f"{greeting},{names['REJECTED_ARN']}",
+        "START_STATE_MACHINE": greeting,
+        "AWS_ENDPOINT_URL_SFN": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+    }
+    counter = iter(range(10**9))
+
+    def finished(n, delay=0):
+        arns = []
+        for _ in range(n):
+            arns.append(sfn.start_execution(
+                stateMachineArn=greeting, name=f"bench-{os.getpid()}-{next(counter)}",
+                input=json.dumps({"name": "Bench", "echo": {"order": 1, "lines": list(range(20))}, "delaySeconds": delay}),
+            )["executionArn"])
+        for arn in arns:
+            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                time.sleep(0.05)
+        return arns
+
+    def counts():
+        return json.loads(urllib.request.urlopen(f"{endpoint}/_emulator/counts").read())
+
+    def describes(arn):
+        return counts().get(f"AWSStepFunctions.DescribeExecution {arn}", 0)
+
+    service = Service(str(target / "sfn-results"), env)
+    results["cold_healthz_ms"] = service.until_healthy() * 1000
+    time.sleep(1)
+    results["rss_idle_kib"] = rss_kib(service.proc.pid)
+
+    # Hot hits: a final result in memory, against a minimal axum server answering the same bytes.
+    [hot] = finished(1)
+    status, _, body = get(f"{service.url}/executions/{hot}")
+    assert status == 200
+    body_file = tempfile.NamedTemporaryFile(delete=False)
+    body_file.write(body)
+    body_file.close()
+    baseline = subprocess.Popen(
+        [str(target / "examples/baseline")], env={**ENV, "BODY_FILE": body_file.name},
+        stdout=subprocess.PIPE, text=True,
+    )
+    baseline_url = "http://" + baseline.stdout.readline().split()[1]
+    runs = {"service": [], "baseline": []}
+    for _ in range(2):
+        runs["baseline"].append(wrk(f"{baseline_url}/executions/{hot}", args.seconds, 32))
+        runs["service"].append(wrk(f"{service.url}/executions/{hot}", args.seconds, 32))
+    baseline.terminate()
+    best = {side: max(r, key=lambda x: x["rps"]) for side, r in runs.items()}
+    results["hot"] = best
+    results["hot_ratio"] = best["service"]["rps"] / best["baseline"]["rps"]
+    results["hot_body_bytes"] = len(body)
+
+    # Cache misses: through the service against the raw GetItem + DescribeExecution calls.
+    arns = finished(args.misses)
+    with tempfile.NamedTemporaryFile("w", delete=False) as f:
+        f.write("\n".join(arns))
+    misses = json.loads(subprocess.run(
+        [str(target / "examples/miss_latency"), service.url, endpoint, names["RESULTS_TABLE"], f.name],
+        capture_output=True, text=True, check=True, env=ENV,
+    ).stdout)
+    results["misses"] = misses
+    results["miss_ratio_p50"] = misses["service"]["p50"] / misses["raw"]["p50"]
+    results["miss_ratio_mean"] = misses["service"]["mean"] / misses["raw"]["mean"]
+
+    # Upstream economy, counted at the emulator.
+    [crowd] = finished(1)
+    before = describes(crowd)  # this script's own polling until it finished
+    start_line = threading.Barrier(500)
+
+    def first_fetch(_):
+        start_line.wait()
+        return get(f"{service.url}/executions/{crowd}")[0]
+
+    with concurrent.futures.ThreadPoolExecutor(500) as pool:
+        statuses = list(pool.map(first_fetch, range(500)))
+    assert statuses.count(200) == 500, statuses
+    results["describes_500_first"] = describes(crowd) - before
+    before = describes(crowd)
+    conn = http.client.HTTPConnection("127.0.0.1", service.port)
+    for _ in range(1000):
+        conn.request("GET", f"/executions/{crowd}")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+    results["describes_1000_cached"] = describes(crowd) - before
+    arn = sfn.start_execution(
+        stateMachineArn=greeting, name=f"bench-{os.getpid()}-long",
+        input=json.dumps({"name": "Long", "echo": 0, "delaySeconds": args.long_poll - 2}),
+    )["executionArn"]
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        polls = list(pool.map(lambda _: get(f"{service.url}/executions/{arn}?wait={args.long_poll + 5}")[0], range(50)))
+    results["long_poll"] = {
+        "waiters": 50, "seconds": round(time.perf_counter() - started, 1),
+        "statuses": sorted(set(polls)), "describes": describes(arn),
+    }
+    results["rss_after_kib"] = rss_kib(service.proc.pid)
+    service.stop()
+
+    # Cold starts: process start to first /healthz, and to a first cached result.
+    colds, firsts = [], []
+    for _ in range(15):
+        s = Service(str(target / "sfn-results"), env)
+        colds.append(s.until_healthy() * 1000)
+        t = time.perf_counter()
+        assert get(f"{s.url}/executions/{hot}")[0] == 200
+        firsts.append((time.perf_counter() - s.started) * 1000)
+        s.stop()
+    results["cold_healthz_ms_median"] = statistics.median(colds)
+    results["cold_first_result_ms_median"] = statistics.median(firsts)
+
+    binary = target / "sfn-results"
+    results["binary_bytes"] = binary.stat().st_size
+    zip_path = ROOT / "target/lambda/sfn-results/bootstrap.zip"
+    results["zip_bytes"] = zip_path.stat().st_size if zip_path.exists() else None
+    emulator.stdin.close()
+    emulator.wait(timeout=10)
+    write_report(results, args)
+
+
+def write_report(r, args):
+    hot = r["hot"]
+    rows = [
+        ("Hot hit (in memory), requests/s", f"{hot['service']['rps']:,.0f}", f"{hot['baseline']['rps']:,.0f} (minimal axum, same bytes)", f"{r['hot_ratio']:.2f} (target ≥ 0.7)"),
+        ("Hot hit p50 / p99 latency", f"{hot['service']['p50']:.2f} / {hot['service']['p99']:.2f} ms", f"{hot['baseline']['p50']:.2f} / {hot['baseline']['p99']:.2f} ms", ""),
+        ("Cache miss p50 latency", f"{r['misses']['service']['p50']:.2f} ms", f"{r['misses']['raw']['p50']:.2f} ms (raw GetItem + DescribeExecution)", f"{r['miss_ratio_p50']:.2f} (target ≤ 1.3)"),
+        ("Cache miss mean / p99 latency", f"{r['misses']['service']['mean']:.2f} / {r['misses']['service']['p99']:.2f} ms", f"{r['misses']['raw']['mean']:.2f} / {r['misses']['raw']['p99']:.2f} ms", f"{r['miss_ratio_mean']:.2f} (mean)"),
+        ("DescribeExecution for 500 concurrent first fetches", str(r["describes_500_first"]), "", "target 1"),
+        ("DescribeExecution for 1,000 fetches of a cached result", str(r["describes_1000_cached"]), "", "target 0"),
+        (f"DescribeExecution for {r['long_poll']['waiters']} clients long-polling {r['long_poll']['seconds']} s", str(r["long_poll"]["describes"]), "", f"≤ 1 per second; answers {r['long_poll']['statuses']}"),
+        ("Process start → first /healthz (median of 15)", f"{r['cold_healthz_ms_median']:.1f} ms", "", ""),
+        ("Process start → first cached result (median of 15)", f"{r['cold_first_result_ms_median']:.1f} ms", "", "one GetItem"),
+        ("Resident memory: idle / after the load", f"{r['rss_idle_kib'] / 1024:.1f} / {r['rss_after_kib'] / 1024:.1f} MiB", "", ""),
+        ("Release binary (x86_64, stripped)", f"{r['binary_bytes'] / 1024 / 1024:.1f} MiB", "", ""),
+        ("Lambda zip (cargo lambda, target/lambda)", f"{r['zip_bytes'] / 1024 / 1024:.2f} MiB" if r["zip_bytes"] else "not built (run infra/checks/offline.sh)", "", ""),
+    ]
+    table = ["| measure | sfn-results | reference | ratio / note |", "| --- | --- | --- | --- |"]
+    table += [f"| {' | '.join(row)} |" for row in rows]
+    text = "\n".join(table)
+    print(text)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    pathlib.Path(args.output).write_text(f"""# Benchmarks
+
+Measured by `./infra/bench/run.sh` on {now}, on this project's machine kind ({os.cpu_count()} cores,
+shared and noisy): compare the ratios, not the absolute numbers. Upstream is the moto emulator
+(one Python process, a few ms a call), so miss latencies are mostly the emulator's.
+
+{text}
+
+How each is measured:
+- Hot hits: `wrk -t1 -c32 -d{args.seconds}s --latency` against `GET /executions/{{arn}}` of a final
+  result already in memory, and against `service/examples/baseline.rs`, a minimal axum server
+  answering the same {r['hot_body_bytes']} bytes and headers from memory; each twice, alternating,
+  best run kept.
+- Cache misses: `service/examples/miss_latency.rs`, interleaving a first fetch through the service
+  (GetItem miss, DescribeExecution, conditional PutItem) with the raw `GetItem` +
+  `DescribeExecution` calls for another finished execution, {args.misses // 2} of each.
+- Upstream calls: counted by the emulator per target and execution ARN (`GET /_emulator/counts`).
+- Cold start: the release binary started 15 times; time to the first 200 from `/healthz`, and to
+  the first answered result (read from DynamoDB); resident memory from `/proc/PID/status`.
+
+Raw figures:
+
+```json
+{json.dumps(r, indent=2)}
+```
+""")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmark: builds the release binaries, starts the emulator and measures sfn-results side by
+# side with references in one run; prints a table and writes BENCHMARKS.md.
+#   infra/bench/run.sh [--seconds N] [--misses N] [--long-poll N]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+python=$(infra/local/venv.sh)
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+fi
+echo "==> building release binaries" >&2
+cargo build --release --locked -p sfn-results --bin sfn-results --example baseline --example miss_latency
+exec "$python" infra/bench/run.py "$@"
