@@ -1,8 +1,10 @@
 //! One upstream down, the other still serving: two emulator processes, one stopped for real.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{header, problem, quick_input, TestApp};
 
@@ -55,4 +57,246 @@ async fn with_dynamodb_stopped_results_are_still_served_from_step_functions() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "SUCCEEDED");
     assert_eq!(body["output"]["greeting"], "Hello, Kim!");
+}
+
+/// Injects a fault in an emulator: `mode` is `throttle`, `delay` or `unavailable`.
+async fn inject(app: &TestApp, endpoint: &str, fault: serde_json::Value) {
+    app.http
+        .post(format!("{endpoint}/_emulator/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .expect("inject fault")
+        .error_for_status()
+        .expect("fault accepted");
+}
+
+async fn clear_faults(app: &TestApp, endpoint: &str) {
+    app.http
+        .delete(format!("{endpoint}/_emulator/faults"))
+        .send()
+        .await
+        .expect("clear faults");
+}
+
+async fn describe_count(app: &TestApp, endpoint: &str, arn: &str) -> u64 {
+    let counts: std::collections::HashMap<String, u64> = app
+        .http
+        .get(format!("{endpoint}/_emulator/counts"))
+        .send()
+        .await
+        .expect("counts")
+        .json()
+        .await
+        .expect("json");
+    counts
+        .get(&format!("AWSStepFunctions.DescribeExecution {arn}"))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Background load until `stop` is set: each round fetches the cached result and one execution
+/// never fetched before; every (kind, status) seen is recorded.
+fn load(
+    app: &TestApp,
+    cached: String,
+    fresh: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinSet<Vec<(&'static str, u16)>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, base) = (app.http.clone(), app.service.address.clone());
+        let (cached, fresh, stop) = (cached.clone(), Arc::clone(&fresh), Arc::clone(&stop));
+        tasks.spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let next = fresh.lock().expect("pool").pop();
+                let round = [
+                    Some(("cached", cached.clone())),
+                    next.map(|arn| ("fresh", arn)),
+                ];
+                for (kind, arn) in round.into_iter().flatten() {
+                    let response = http.get(format!("{base}/executions/{arn}")).send().await;
+                    seen.push((kind, response.map(|r| r.status().as_u16()).unwrap_or(0)));
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            seen
+        });
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn step_functions_stopped_and_restarted_under_load_is_survived_without_a_restart() {
+    let mut app = TestApp::spawn_split().await;
+    let cached = app.finished(&quick_input("Sam")).await;
+    assert_eq!(app.get_execution(&cached).await.status(), 200);
+    app.stored_document(&cached).await;
+    let mut pool = Vec::new();
+    for i in 0..150 {
+        pool.push(
+            app.start(&app.machines.greeting, &quick_input(&format!("p{i}")))
+                .await,
+        );
+    }
+    for arn in &pool {
+        app.until_stopped(arn).await;
+    }
+    let fresh = Arc::new(Mutex::new(pool));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = load(&app, cached.clone(), Arc::clone(&fresh), Arc::clone(&stop));
+
+    let port = app.own.as_ref().expect("own").0.port;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.own.as_mut().expect("own").0.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The emulator comes back on the same address, empty (moto keeps state in memory only).
+    app.own.as_mut().expect("own").0 = crate::emulators::Emulator::start_on(port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen: Vec<(&str, u16)> = tasks.join_all().await.into_iter().flatten().collect();
+
+    let statuses = |kind: &str| -> std::collections::BTreeSet<u16> {
+        seen.iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    println!(
+        "cached: {:?}, fresh: {:?}, {} requests",
+        statuses("cached"),
+        statuses("fresh"),
+        seen.len()
+    );
+    assert!(
+        !fresh.lock().expect("pool").is_empty(),
+        "the pool outlasted the run"
+    );
+    assert_eq!(
+        statuses("cached"),
+        [200].into(),
+        "a cached result is served throughout"
+    );
+    assert!(statuses("fresh").contains(&200), "served before the outage");
+    assert!(statuses("fresh").contains(&503), "the outage was seen");
+    assert!(
+        statuses("fresh")
+            .iter()
+            .all(|s| [200, 404, 503].contains(s)),
+        "only earned statuses, never a 500: {:?}",
+        statuses("fresh")
+    );
+
+    // Recovered by itself: the same service reads executions of the restarted emulator.
+    let sfn = app.sfn.clone();
+    crate::helpers::recreate_machines(&sfn, &app.machines).await;
+    let again = app.finished(&quick_input("Uma")).await;
+    let response = app.get_execution(&again).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "cache-status"), "sfn-results; fwd=miss");
+}
+
+#[tokio::test]
+async fn dynamodb_stopped_and_restarted_is_survived_and_caching_resumes() {
+    let mut app = TestApp::spawn_split().await;
+    let during = app.finished(&quick_input("Vic")).await;
+    let port = app.own.as_ref().expect("own").1.port;
+    app.own.as_mut().expect("own").1.stop();
+
+    let response = app.get_execution(&during).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "served from Step Functions while DynamoDB is down"
+    );
+
+    app.own.as_mut().expect("own").1 = crate::emulators::Emulator::start_on(port);
+    crate::helpers::create_table(&app.ddb, &app.table).await;
+    let after = app.finished(&quick_input("Wes")).await;
+    let response = app.get_execution(&after).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    assert_eq!(
+        app.stored_document(&after).await,
+        body,
+        "caching resumed by itself"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_cut_off_by_timeouts_well_inside_the_gateway_limit() {
+    let app = TestApp::spawn_split().await;
+    let arn = app.finished(&quick_input("Xia")).await;
+    let (sfn, ddb) = {
+        let (sfn, ddb) = app.own.as_ref().expect("own");
+        (sfn.endpoint(), ddb.endpoint())
+    };
+
+    // DynamoDB answers in 5 s: the read gives up and Step Functions answers instead.
+    inject(
+        &app,
+        &ddb,
+        json!({"target": "DynamoDB_20120810.GetItem", "mode": "delay", "delayMs": 5000}),
+    )
+    .await;
+    let started = Instant::now();
+    let response = app.get_execution(&arn).await;
+    let slow_cache = started.elapsed();
+    assert_eq!(response.status(), 200);
+    clear_faults(&app, &ddb).await;
+
+    // Step Functions answers in 8 s: attempts time out, then 503 with Retry-After.
+    let other = app.finished(&quick_input("Yan")).await;
+    inject(
+        &app,
+        &sfn,
+        json!({"target": "AWSStepFunctions.DescribeExecution", "mode": "delay", "delayMs": 8000}),
+    )
+    .await;
+    let started = Instant::now();
+    let response = app.get_execution(&other).await;
+    let slow_sfn = started.elapsed();
+    assert!(header(&response, "retry-after").parse::<u64>().is_ok());
+    problem(response, 503).await;
+    println!("slow DynamoDB answered in {slow_cache:?}; slow Step Functions in {slow_sfn:?}");
+    assert!(slow_cache < Duration::from_secs(10) && slow_sfn < Duration::from_secs(15));
+
+    clear_faults(&app, &sfn).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        app.get_execution(&other).await.status(),
+        200,
+        "recovers when the upstream does"
+    );
+}
+
+#[tokio::test]
+async fn throttling_gets_bounded_retries_then_503_and_recovers() {
+    let app = TestApp::spawn_split().await;
+    let arn = app.finished(&quick_input("Zed")).await;
+    let sfn = app.own.as_ref().expect("own").0.endpoint();
+    inject(
+        &app,
+        &sfn,
+        json!({"target": "AWSStepFunctions.DescribeExecution", "mode": "throttle"}),
+    )
+    .await;
+    let before = describe_count(&app, &sfn, &arn).await;
+    let response = app.get_execution(&arn).await;
+    assert!(header(&response, "retry-after")
+        .parse::<u64>()
+        .is_ok_and(|s| s > 0));
+    let body = problem(response, 503).await;
+    assert_eq!(body["type"], "urn:api-sfn:problem:upstream-unavailable");
+    let attempts = describe_count(&app, &sfn, &arn).await - before;
+    assert_eq!(
+        attempts, 3,
+        "the SDK's standard mode: 3 attempts, then give up"
+    );
+
+    clear_faults(&app, &sfn).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let response = app.get_execution(&arn).await;
+    assert_eq!(response.status(), 200, "recovers without a restart");
 }

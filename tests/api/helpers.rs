@@ -81,6 +81,14 @@ pub async fn create_machines(sfn: &aws_sdk_sfn::Client, prefix: &str) -> Machine
     }
 }
 
+/// Creates the test's machines again under the same names (after an emulator restart).
+pub async fn recreate_machines(sfn: &aws_sdk_sfn::Client, machines: &Machines) {
+    let greeting = machines.greeting.rsplit(':').next().expect("name");
+    let prefix = greeting.trim_end_matches("-greeting");
+    let again = create_machines(sfn, prefix).await;
+    assert_eq!(again.greeting, machines.greeting);
+}
+
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
     ddb.create_table()
         .table_name(table)
@@ -219,6 +227,16 @@ impl Service {
             logs,
             address: String::new(),
         }
+    }
+
+    /// Resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn log_text(&self) -> String {

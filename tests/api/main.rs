@@ -5,6 +5,8 @@ mod emulators;
 mod executions;
 mod faults;
 mod helpers;
+mod hostile;
 mod lambda;
 mod meta;
+mod soak;
 mod waiting;

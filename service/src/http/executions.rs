@@ -11,8 +11,8 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::headers::{
-    cache_status, etag, none_match, preference_applied, requested_wait, retry_after,
-    status_location, CACHE_STATUS, PREFERENCE_APPLIED,
+    etag, none_match, preference_applied, requested_wait, retry_after, status_location,
+    CACHE_STATUS, PREFERENCE_APPLIED,
 };
 use super::problem::ApiError;
 use super::AppState;
@@ -62,11 +62,11 @@ async fn get_execution(
 /// Maps an answer to status, headers and body: 200 when stopped, 202 while running, 304 when
 /// the client already holds it.
 pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Response {
-    let cache = cache_status(match answer.origin {
-        Origin::MemoryHit => "hit; detail=memory",
-        Origin::Hit => "hit",
-        Origin::StaleHit => "hit; detail=stale",
-        Origin::Miss => "fwd=miss",
+    let cache = HeaderValue::from_static(match answer.origin {
+        Origin::MemoryHit => "sfn-results; hit; detail=memory",
+        Origin::Hit => "sfn-results; hit",
+        Origin::StaleHit => "sfn-results; hit; detail=stale",
+        Origin::Miss => "sfn-results; fwd=miss",
     });
     let json = HeaderValue::from_static("application/json");
     if answer.finality == Finality::Open {

@@ -75,8 +75,9 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::util::option_layer(cors))
         .layer(
             TraceLayer::new_for_http()
+                // At debug: a span per request costs more than a memory hit does at info.
                 .make_span_with(|request: &Request<_>| {
-                    tracing::info_span!(
+                    tracing::debug_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
