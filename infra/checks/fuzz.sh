@@ -263,7 +263,8 @@ include-path = "/openapi.json"
 generation = { max-examples = $META_EXAMPLES }
 TOML
 set +e
-PYTHONPATH="$ROOT/infra/checks" SCHEMATHESIS_HOOKS=fuzz_hooks \
+# Hypothesis keeps its caches in the work directory, not in a .hypothesis/ of the checkout.
+HYPOTHESIS_STORAGE_DIRECTORY="$WORK/hypothesis" PYTHONPATH="$ROOT/infra/checks" SCHEMATHESIS_HOOKS=fuzz_hooks \
     timeout --signal=INT --kill-after=30 "$TIMEOUT" \
     "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run \
     --include-path "/executions/{executionArn}" --include-path /executions/wait \
