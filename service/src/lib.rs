@@ -44,12 +44,12 @@ impl AppState {
             0 => Arc::new(NoHotCache),
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
-        Self {
+        Self::from_shared(http::Shared {
             results: Results::new(ports.source, ports.store, hot, ports.starter, policy),
-            allowed: Arc::new(config.allowed_state_machines.clone()),
+            allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
             start_machine: config.start_state_machine.clone(),
-        }
+        })
     }
 }

@@ -1,32 +1,17 @@
 //! In-process cache of stopped executions' results (moka), bounded in bytes, so a warm
 //! instance answers hot results without any network call.
-
-use std::time::{Duration, Instant, SystemTime};
+//!
+//! No expiry policy: final results never expire, and a provisional one carries its own
+//! `expires_at`, which the domain checks on every read (and replaces when it has passed), so
+//! reads stay as cheap as moka can make them.
 
 use moka::sync::Cache;
-use moka::Expiry;
 
 use crate::domain::{ExecutionArn, HotCache, StoredResult};
 
 #[derive(Debug, Clone)]
 pub struct MemoryCache {
     cache: Cache<ExecutionArn, StoredResult>,
-}
-
-/// Final results stay until evicted; provisional ones until they must be checked again.
-struct UntilExpiry;
-
-impl Expiry<ExecutionArn, StoredResult> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _: &ExecutionArn,
-        value: &StoredResult,
-        _: Instant,
-    ) -> Option<Duration> {
-        value
-            .expires_at
-            .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default())
-    }
 }
 
 impl MemoryCache {
@@ -37,7 +22,6 @@ impl MemoryCache {
             .weigher(|arn: &ExecutionArn, item: &StoredResult| {
                 u32::try_from(arn.as_str().len() + item.document.len() + 64).unwrap_or(u32::MAX)
             })
-            .expire_after(UntilExpiry)
             .build();
         Self { cache }
     }

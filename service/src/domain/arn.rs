@@ -31,7 +31,7 @@ pub enum ArnError {
 }
 
 /// The ARN of a Standard workflow execution: `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ExecutionArn {
     raw: String,
     state_machine: StateMachineArn,
@@ -181,6 +181,13 @@ fn is_name(s: &str) -> bool {
         && s.chars().all(|c| {
             !c.is_whitespace() && !c.is_control() && !FORBIDDEN.contains(c) && c != '\u{FEFF}'
         })
+}
+
+/// Hashes the text alone: the other fields are derived from it.
+impl std::hash::Hash for ExecutionArn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
 }
 
 impl fmt::Display for ExecutionArn {

@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,11 +31,11 @@ pub struct WaitQuery {
     pub wait: Option<String>,
 }
 
+/// Takes the request whole (last extractor) so its headers are read in place, not copied.
 async fn get_execution(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|_| ApiError::InvalidArn(ArnError::Malformed))?;
     let arn = ExecutionArn::parse(&raw)?;
@@ -43,14 +43,22 @@ async fn get_execution(
     if !state.allowed.permits(&arn) {
         return Err(ApiError::StateMachineNotAllowed);
     }
-    let Query(query) =
-        query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
-    let wait = requested_wait(query.wait.as_deref(), &headers, state.max_wait)?;
+    let query_wait = match request.uri().query() {
+        None => None,
+        Some(query) => {
+            let Query(query) = Query::<WaitQuery>::try_from_uri(request.uri()).map_err(|_| {
+                ApiError::InvalidWait(format!("the query string {query:?} is malformed"))
+            })?;
+            query.wait
+        }
+    };
+    let headers = request.headers();
+    let wait = requested_wait(query_wait.as_deref(), headers, state.max_wait)?;
     let answer = match wait {
         Some(wait) => state.results.wait(&arn, wait).await?,
         None => state.results.get(&arn).await?,
     };
-    let mut response = respond(&arn, answer, &headers);
+    let mut response = respond(&arn, answer, headers);
     if let Some(wait) = wait {
         response
             .headers_mut()

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::Router;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -20,11 +21,29 @@ use crate::config::AllowList;
 use crate::domain::{Results, StateMachineArn};
 pub use problem::ApiError;
 
-/// What every handler can reach; cheap to clone.
+/// What every handler can reach; one reference count to clone per request.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn from_shared(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state behind `AppState`.
+#[derive(Debug)]
+pub struct Shared {
     pub results: Results,
-    pub allowed: Arc<AllowList>,
+    pub allowed: AllowList,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,
     /// The machine `POST /executions/wait` starts; the route is 404 without it.
@@ -64,27 +83,32 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            headers::CACHE_STATUS,
-            headers::cache_status("fwd=bypass"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(tower::util::option_layer(cors))
+        // One stack, applied once: each `Router::layer` call would box the routes again.
         .layer(
-            TraceLayer::new_for_http()
-                // At debug: a span per request costs more than a memory hit does at info.
-                .make_span_with(|request: &Request<_>| {
-                    tracing::debug_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        execution_arn = tracing::field::Empty,
-                    )
-                })
-                // One line per request at debug: API Gateway's access log has them on AWS.
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http()
+                        // At debug: a span per request costs more than a memory hit does at info.
+                        .make_span_with(|request: &Request<_>| {
+                            tracing::debug_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                                execution_arn = tracing::field::Empty,
+                            )
+                        })
+                        // One line per request at debug: API Gateway's access log has them on AWS.
+                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                )
+                // Outside CORS, so preflight answers carry them too.
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    headers::CACHE_STATUS,
+                    headers::cache_status("fwd=bypass"),
+                ))
+                .option_layer(cors),
         )
 }
