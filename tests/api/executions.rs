@@ -145,14 +145,7 @@ async fn if_none_match_with_the_current_etag_answers_304() {
 /// DynamoDB endpoints are a closed port, so a call would have ended in a 503.
 #[tokio::test]
 async fn client_errors_answer_at_once_without_an_upstream_call() {
-    let app = TestApp::spawn_with(false, |env| {
-        env.insert("AWS_ENDPOINT_URL_SFN".into(), "http://127.0.0.1:9".into());
-        env.insert(
-            "AWS_ENDPOINT_URL_DYNAMODB".into(),
-            "http://127.0.0.1:9".into(),
-        );
-    })
-    .await;
+    let app = TestApp::spawn_without_upstreams().await;
     let machine = &app.machines.greeting;
     let execution = |name: &str| machine.replace(":stateMachine:", ":execution:") + ":" + name;
     let foreign = execution("x").replace(":123456789012:", ":210987654321:");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{header, problem, quick_input, TestApp};
+use crate::helpers::{describe_count, header, problem, quick_input, TestApp};
 
 #[tokio::test]
 async fn with_step_functions_stopped_cached_results_are_served_and_uncached_ones_answer_503() {
@@ -77,22 +77,6 @@ async fn clear_faults(app: &TestApp, endpoint: &str) {
         .send()
         .await
         .expect("clear faults");
-}
-
-async fn describe_count(app: &TestApp, endpoint: &str, arn: &str) -> u64 {
-    let counts: std::collections::HashMap<String, u64> = app
-        .http
-        .get(format!("{endpoint}/_emulator/counts"))
-        .send()
-        .await
-        .expect("counts")
-        .json()
-        .await
-        .expect("json");
-    counts
-        .get(&format!("AWSStepFunctions.DescribeExecution {arn}"))
-        .copied()
-        .unwrap_or(0)
 }
 
 /// Background load until `stop` is set: each round fetches the cached result and one execution
@@ -228,10 +212,7 @@ async fn dynamodb_stopped_and_restarted_is_survived_and_caching_resumes() {
 async fn a_slow_upstream_is_cut_off_by_timeouts_well_inside_the_gateway_limit() {
     let app = TestApp::spawn_split().await;
     let arn = app.finished(&quick_input("Xia")).await;
-    let (sfn, ddb) = {
-        let (sfn, ddb) = app.own.as_ref().expect("own");
-        (sfn.endpoint(), ddb.endpoint())
-    };
+    let (sfn, ddb) = app.own_endpoints();
 
     // DynamoDB answers in 5 s: the read gives up and Step Functions answers instead.
     inject(
@@ -275,21 +256,21 @@ async fn a_slow_upstream_is_cut_off_by_timeouts_well_inside_the_gateway_limit() 
 async fn throttling_gets_bounded_retries_then_503_and_recovers() {
     let app = TestApp::spawn_split().await;
     let arn = app.finished(&quick_input("Zed")).await;
-    let sfn = app.own.as_ref().expect("own").0.endpoint();
+    let (sfn, _) = app.own_endpoints();
     inject(
         &app,
         &sfn,
         json!({"target": "AWSStepFunctions.DescribeExecution", "mode": "throttle"}),
     )
     .await;
-    let before = describe_count(&app, &sfn, &arn).await;
+    let before = describe_count(&sfn, &arn).await;
     let response = app.get_execution(&arn).await;
     assert!(header(&response, "retry-after")
         .parse::<u64>()
         .is_ok_and(|s| s > 0));
     let body = problem(response, 503).await;
     assert_eq!(body["type"], "urn:api-sfn:problem:upstream-unavailable");
-    let attempts = describe_count(&app, &sfn, &arn).await - before;
+    let attempts = describe_count(&sfn, &arn).await - before;
     assert_eq!(
         attempts, 3,
         "the SDK's standard mode: 3 attempts, then give up"

@@ -326,6 +326,48 @@ impl TestApp {
         }
     }
 
+    /// The binary with both upstream endpoints on a closed port: any upstream call would fail.
+    pub async fn spawn_without_upstreams() -> Self {
+        Self::spawn_with(false, |env| {
+            for variable in ["AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_DYNAMODB"] {
+                env.insert(variable.into(), "http://127.0.0.1:9".into());
+            }
+        })
+        .await
+    }
+
+    /// The binary with `POST /executions/wait` starting the greeting machine.
+    pub async fn spawn_with_start_route(max_wait_seconds: Option<u64>) -> Self {
+        Self::spawn_with(false, |env| {
+            let greeting = env["ALLOWED_STATE_MACHINES"]
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            env.insert("START_STATE_MACHINE".into(), greeting);
+            if let Some(seconds) = max_wait_seconds {
+                env.insert("MAX_WAIT_SECONDS".into(), seconds.to_string());
+            }
+        })
+        .await
+    }
+
+    /// The own emulators' endpoints: (Step Functions, DynamoDB).
+    pub fn own_endpoints(&self) -> (String, String) {
+        let (sfn, ddb) = self.own.as_ref().expect("spawned with own emulators");
+        (sfn.endpoint(), ddb.endpoint())
+    }
+
+    /// `POST path` with `body`.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Replaces the running binary with a fresh one (empty memory), as a new Lambda instance.
     pub async fn restart(&mut self) {
         let env = self.service.env.clone();
@@ -419,6 +461,25 @@ impl TestApp {
             .item?;
         item.get("document")?.as_s().ok().cloned()
     }
+}
+
+/// Calls an emulator has answered, per `X-Amz-Target` and per "target executionArn".
+pub async fn emulator_counts(endpoint: &str) -> HashMap<String, u64> {
+    reqwest::get(format!("{endpoint}/_emulator/counts"))
+        .await
+        .expect("counts")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// `DescribeExecution` calls an emulator has answered for `arn`.
+pub async fn describe_count(endpoint: &str, arn: &str) -> u64 {
+    emulator_counts(endpoint)
+        .await
+        .get(&format!("AWSStepFunctions.DescribeExecution {arn}"))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Header value as text ("" when absent).

@@ -1,22 +1,9 @@
 //! Hostile input and object-level authorization: refused cleanly, with no upstream call.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use crate::emulators::shared;
-use crate::helpers::{header, problem, quick_input, TestApp};
-
-async fn describe_calls(app: &TestApp) -> HashMap<String, u64> {
-    app.http
-        .get(format!("{}/_emulator/counts", shared().endpoint()))
-        .send()
-        .await
-        .expect("counts")
-        .json()
-        .await
-        .expect("json")
-}
+use crate::helpers::{emulator_counts, header, problem, quick_input, TestApp};
 
 /// Every foreign ARN is refused before Step Functions is asked: another state machine in the
 /// same account, the same machine name in another account, region or partition.
@@ -50,7 +37,7 @@ async fn the_allow_list_refuses_every_foreign_execution_without_asking_step_func
         own.replace("arn:aws:", "arn:aws-us-gov:")
             .replace(":us-east-1:", ":us-gov-west-1:"),
     ];
-    let before = describe_calls(&app).await;
+    let before = emulator_counts(&shared().endpoint()).await;
     for arn in &cases {
         let body = problem(app.get_execution(arn).await, 403).await;
         assert_eq!(
@@ -59,7 +46,7 @@ async fn the_allow_list_refuses_every_foreign_execution_without_asking_step_func
         );
         assert!(!body.to_string().contains("do not leak"));
     }
-    let after = describe_calls(&app).await;
+    let after = emulator_counts(&shared().endpoint()).await;
     for arn in &cases {
         let key = format!("AWSStepFunctions.DescribeExecution {arn}");
         assert_eq!(
@@ -171,42 +158,15 @@ async fn nasty_paths_are_refused_with_problem_json_and_never_a_5xx() {
 
 #[tokio::test]
 async fn start_routes_refuse_bodies_over_the_step_functions_limit() {
-    let app = TestApp::spawn_with(false, |env| {
-        let greeting = env["ALLOWED_STATE_MACHINES"]
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        env.insert("START_STATE_MACHINE".into(), greeting);
-        env.insert("MAX_WAIT_SECONDS".into(), "0".into());
-    })
-    .await;
+    let app = TestApp::spawn_with_start_route(Some(0)).await;
     let too_big = format!("{{\"blob\":\"{}\"}}", "x".repeat(256 * 1024));
-    let response = app
-        .http
-        .post(app.url("/executions/wait"))
-        .body(too_big)
-        .send()
-        .await
-        .expect("request");
+    let response = app.post("/executions/wait", too_big).await;
     problem(response, 413).await;
     for body in ["\u{0}", "[1,", "\"unterminated", "{\"a\":1}{\"b\":2}"] {
-        let response = app
-            .http
-            .post(app.url("/executions/wait"))
-            .body(body)
-            .send()
-            .await
-            .expect("request");
+        let response = app.post("/executions/wait", body).await;
         problem(response, 400).await;
     }
-    let bad_name = app
-        .http
-        .post(app.url("/executions/wait?name=a%2Fb"))
-        .body("{}")
-        .send()
-        .await
-        .expect("request");
+    let bad_name = app.post("/executions/wait?name=a%2Fb", "{}").await;
     problem(bad_name, 400).await;
 }
 

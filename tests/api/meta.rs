@@ -9,14 +9,7 @@ use crate::helpers::{header, problem, TestApp};
 
 #[tokio::test]
 async fn healthz_answers_ok_without_touching_any_upstream() {
-    let app = TestApp::spawn_with(false, |env| {
-        env.insert("AWS_ENDPOINT_URL_SFN".into(), "http://127.0.0.1:9".into());
-        env.insert(
-            "AWS_ENDPOINT_URL_DYNAMODB".into(),
-            "http://127.0.0.1:9".into(),
-        );
-    })
-    .await;
+    let app = TestApp::spawn_without_upstreams().await;
     let response = app
         .http
         .get(app.url("/healthz"))

@@ -5,19 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{header, problem, quick_input, TestApp};
-
-/// Calls the emulator has answered, per `X-Amz-Target` and per "target executionArn".
-async fn counts(app: &TestApp, endpoint: &str) -> HashMap<String, u64> {
-    app.http
-        .get(format!("{endpoint}/_emulator/counts"))
-        .send()
-        .await
-        .expect("counts")
-        .json()
-        .await
-        .expect("json")
-}
+use crate::helpers::{emulator_counts, header, problem, quick_input, TestApp};
 
 fn count(counts: &HashMap<String, u64>, key: &str) -> u64 {
     counts.get(key).copied().unwrap_or(0)
@@ -27,12 +15,9 @@ fn count(counts: &HashMap<String, u64>, key: &str) -> u64 {
 async fn five_hundred_concurrent_first_fetches_make_one_describe_and_one_cache_write() {
     let app = TestApp::spawn_split().await;
     let arn = app.finished(&quick_input("Lea")).await;
-    let (sfn, ddb) = {
-        let (sfn, ddb) = app.own.as_ref().expect("own emulators");
-        (sfn.endpoint(), ddb.endpoint())
-    };
+    let (sfn, ddb) = app.own_endpoints();
     let describe = format!("AWSStepFunctions.DescribeExecution {arn}");
-    let before = count(&counts(&app, &sfn).await, &describe);
+    let before = count(&emulator_counts(&sfn).await, &describe);
 
     let url = app.url(&format!("/executions/{arn}"));
     let mut tasks = tokio::task::JoinSet::new();
@@ -51,8 +36,8 @@ async fn five_hundred_concurrent_first_fetches_make_one_describe_and_one_cache_w
         .iter()
         .all(|(status, body)| *status == 200 && *body == answers[0].1));
 
-    let sfn_counts = counts(&app, &sfn).await;
-    let ddb_counts = counts(&app, &ddb).await;
+    let sfn_counts = emulator_counts(&sfn).await;
+    let ddb_counts = emulator_counts(&ddb).await;
     assert_eq!(
         count(&sfn_counts, &describe) - before,
         1,
@@ -73,8 +58,8 @@ async fn five_hundred_concurrent_first_fetches_make_one_describe_and_one_cache_w
         let response = app.get_execution(&arn).await;
         assert_eq!(response.status(), 200);
     }
-    let sfn_after = counts(&app, &sfn).await;
-    let ddb_after = counts(&app, &ddb).await;
+    let sfn_after = emulator_counts(&sfn).await;
+    let ddb_after = emulator_counts(&ddb).await;
     assert_eq!(
         count(&sfn_after, &describe) - before,
         1,
@@ -123,7 +108,7 @@ async fn long_polls_answer_when_the_execution_stops_at_one_describe_per_second()
         assert_eq!(body["output"]["echo"], "slow");
     }
     let seconds = started.elapsed().as_secs() + 1;
-    let calls = count(&counts(&app, &endpoint).await, &describe);
+    let calls = count(&emulator_counts(&endpoint).await, &describe);
     println!("40 waiters over {seconds} s: {calls} DescribeExecution calls");
     assert!(
         calls <= seconds + 1,
@@ -152,19 +137,13 @@ async fn a_wait_shorter_than_the_execution_answers_202_and_a_capped_wait_says_so
 
 #[tokio::test]
 async fn start_and_wait_answers_the_result_when_quick_and_a_handle_when_not() {
-    let app = TestApp::spawn_with(false, |env| {
-        let machines = env["ALLOWED_STATE_MACHINES"].clone();
-        let greeting = machines.split(',').next().unwrap_or_default().to_owned();
-        env.insert("START_STATE_MACHINE".into(), greeting);
-    })
-    .await;
+    let app = TestApp::spawn_with_start_route(None).await;
     let quick = app
-        .http
-        .post(app.url("/executions/wait?wait=10"))
-        .body(r#"{"name": "Oz", "echo": {"it's": "quoted \"here\""}, "delaySeconds": 1}"#)
-        .send()
-        .await
-        .expect("request");
+        .post(
+            "/executions/wait?wait=10",
+            r#"{"name": "Oz", "echo": {"it's": "quoted \"here\""}, "delaySeconds": 1}"#,
+        )
+        .await;
     assert_eq!(quick.status(), 200);
     let body: Value = quick.json().await.expect("json");
     assert_eq!(body["status"], "SUCCEEDED");
@@ -197,12 +176,8 @@ async fn start_and_wait_answers_the_result_when_quick_and_a_handle_when_not() {
     );
 
     let retry = app
-        .http
-        .post(app.url("/executions/wait?name=order-17&wait=0"))
-        .body(slow_body)
-        .send()
-        .await
-        .expect("request");
+        .post("/executions/wait?name=order-17&wait=0", slow_body)
+        .await;
     assert_eq!(
         retry.status(),
         202,
@@ -211,33 +186,20 @@ async fn start_and_wait_answers_the_result_when_quick_and_a_handle_when_not() {
     assert_eq!(header(&retry, "location"), location);
 
     let conflict = app
-        .http
-        .post(app.url("/executions/wait?name=order-17&wait=0"))
-        .body(r#"{"name": "Other"}"#)
-        .send()
-        .await
-        .expect("request");
+        .post(
+            "/executions/wait?name=order-17&wait=0",
+            r#"{"name": "Other"}"#,
+        )
+        .await;
     problem(conflict, 409).await;
 
-    let not_json = app
-        .http
-        .post(app.url("/executions/wait"))
-        .body("{oops")
-        .send()
-        .await
-        .expect("request");
+    let not_json = app.post("/executions/wait", "{oops").await;
     problem(not_json, 400).await;
 }
 
 #[tokio::test]
 async fn start_and_wait_is_404_when_no_start_machine_is_configured() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.url("/executions/wait"))
-        .body("{}")
-        .send()
-        .await
-        .expect("request");
+    let response = app.post("/executions/wait", "{}").await;
     problem(response, 404).await;
 }
