@@ -13,4 +13,15 @@ if ! command -v wrk >/dev/null; then
 fi
 echo "==> building release binaries" >&2
 cargo build --release --locked -p sfn-results --bin sfn-results --example baseline --example miss_latency
+zip=target/lambda/sfn-results/bootstrap.zip
+if [ ! -s "$zip" ]; then
+  # The same build as the offline checks (same pinned cargo-lambda and zig, same target dir).
+  echo "==> building the Lambda zip (cargo lambda, arm64)" >&2
+  venv="$root/.venv-bench"
+  [ -x "$venv/bin/cargo-lambda" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet \
+    "$(grep '^cargo-lambda==' infra/checks/requirements.txt)" "$(grep '^ziglang==' infra/checks/requirements.txt)"; }
+  rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+  PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip --bin sfn-results \
+    || PATH="$venv/bin:$PATH" cargo lambda build --release --x86-64 --output-format zip --bin sfn-results
+fi
 exec "$python" infra/bench/run.py "$@"

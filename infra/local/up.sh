@@ -13,13 +13,14 @@ listen=${LISTEN_ADDR:-127.0.0.1:3000}
 
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
   echo
   echo "stopping: ${pids[*]:-nothing}"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C or a TERM at any point (even mid-build) ends the script, and leaving stops what it started.
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 python=$(infra/local/venv.sh)
 
