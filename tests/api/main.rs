@@ -8,5 +8,7 @@ mod helpers;
 mod hostile;
 mod lambda;
 mod meta;
+mod service;
 mod soak;
+mod upstream;
 mod waiting;
