@@ -42,11 +42,11 @@ impl Service {
         Self::start(&self.env).await
     }
 
-    /// Starts the binary with `env` on a port it picks itself and waits for `/healthz`.
-    pub async fn start(env: &HashMap<String, String>) -> Self {
+    /// Spawns the binary with exactly `env`; a thread keeps its log lines and sends the address
+    /// it reports listening on.
+    fn spawn(env: &HashMap<String, String>) -> (Self, mpsc::Receiver<String>) {
         let mut child = Command::new(binary())
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -67,15 +67,22 @@ impl Service {
                 sink.lock().expect("log lock").push(line);
             }
         });
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("sfn-results logs the address it listens on");
         let service = Self {
             child,
             env: env.clone(),
             logs,
-            address: format!("http://{address}"),
+            address: String::new(),
         };
+        (service, rx)
+    }
+
+    /// Starts the binary with `env` on a port it picks itself and waits for `/healthz`.
+    pub async fn start(env: &HashMap<String, String>) -> Self {
+        let (mut service, address) = Self::spawn(env);
+        let address = address
+            .recv_timeout(Duration::from_secs(20))
+            .expect("sfn-results logs the address it listens on");
+        service.address = format!("http://{address}");
         let client = reqwest::Client::new();
         let started = Instant::now();
         loop {
@@ -97,28 +104,7 @@ impl Service {
 
     /// Starts the binary under a Lambda runtime API (`AWS_LAMBDA_RUNTIME_API` in `env`).
     pub fn start_lambda(env: &HashMap<String, String>) -> Self {
-        let mut child = Command::new(binary())
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sfn-results");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().expect("log lock").push(line);
-            }
-        });
-        Self {
-            child,
-            env: env.clone(),
-            logs,
-            address: String::new(),
-        }
+        Self::spawn(env).0
     }
 
     /// Resident memory of the process, in KiB.
