@@ -47,9 +47,9 @@ pub struct Config {
     pub memory_cache_bytes: u64,
 }
 
-/// Longest wait a request may ask for: below API Gateway's 29 s integration timeout with room
-/// for the upstream calls that follow the wait.
-pub const WAIT_CEILING_SECONDS: u64 = 25;
+/// Longest wait a request may ask for: the read budget (see `domain::budget` for the arithmetic
+/// that keeps every answer under API Gateway's 29 s).
+pub const WAIT_CEILING_SECONDS: u64 = crate::domain::budget::READ_BUDGET.as_secs();
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {

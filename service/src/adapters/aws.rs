@@ -14,6 +14,11 @@ pub const SFN_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
 pub const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+// A write after the answer fits the budget's reserve for it (see `domain::budget`).
+const _: () = assert!(
+    DYNAMODB_OPERATION_TIMEOUT.as_millis() <= crate::domain::budget::WRITE_RESERVE.as_millis()
+);
 const MAX_ATTEMPTS: u32 = 3;
 
 /// Loads region, credentials and endpoints from the SDK's own conventions

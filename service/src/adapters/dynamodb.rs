@@ -1,24 +1,36 @@
 //! DynamoDB adapter: the result table behind the `ResultStore` port.
 //!
-//! Item: `executionArn` (S, key), `document` (S, the result document's exact bytes),
-//! `status` (S), `final` (BOOL), `storedAt` (N), `expiresAt` (N, epoch seconds, the TTL attribute).
+//! One item per execution, keyed by `executionArn` (S). A stored result: `document` (S, the
+//! result document's exact bytes), `status` (S), `final` (BOOL), `storedAt` (N), `expiresAt` (N,
+//! epoch seconds, the TTL attribute). The coordination state the instances share, beside it or
+//! alone: `readDocument`, `readStatus`, `readStart`, `readAt` (the last read of a running
+//! execution), `leaseUntil` (an instance is reading), `notFoundFirst`, `notFoundAt` (a 404);
+//! times in epoch milliseconds. A coordination-only item expires an hour after it was made.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 
 use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use crate::domain::{
-    ExecutionArn, ExecutionStatus, PutOutcome, ResultStore, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, ResultStore, SharedRead,
+    SharedState, StoreError, StoredResult,
 };
 
 const KEY: &str = "executionArn";
+/// How long an item holding only coordination state is kept.
+const COORDINATION_TTL: Duration = Duration::from_secs(3600);
+/// No live result: none stored, or a provisional one past its expiry.
+const NO_LIVE_RESULT: &str = "(attribute_not_exists(#doc) OR #expires < :nowSec)";
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
@@ -39,11 +51,48 @@ impl DynamoDbStore {
             table: table.into(),
         }
     }
+
+    /// An update of `arn`'s coordination state, with the names and values every one uses.
+    fn coordinate(&self, arn: &ExecutionArn, now: SystemTime) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(arn.as_str().to_owned()))
+            .expression_attribute_names("#doc", "document")
+            .expression_attribute_names("#expires", "expiresAt")
+            .expression_attribute_names("#lease", "leaseUntil")
+            .expression_attribute_values(
+                ":nowSec",
+                AttributeValue::N(epoch_seconds(now).to_string()),
+            )
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N(epoch_seconds(now + COORDINATION_TTL).to_string()),
+            )
+    }
+}
+
+/// A conditional update's outcome: `false` when its condition did not hold.
+fn conditional<T>(
+    outcome: Result<T, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<bool, StoreError> {
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(StoreError(Box::new(err))),
+    }
 }
 
 #[async_trait]
 impl ResultStore for DynamoDbStore {
-    async fn get(&self, arn: &ExecutionArn) -> Result<Option<StoredResult>, StoreError> {
+    async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError> {
         let out = self
             .client
             .get_item()
@@ -53,7 +102,10 @@ impl ResultStore for DynamoDbStore {
             .send()
             .await
             .map_err(|e| StoreError(Box::new(e)))?;
-        out.item.map(decode).transpose()
+        out.item
+            .map(decode)
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     async fn put_if_absent(
@@ -86,17 +138,18 @@ impl ResultStore for DynamoDbStore {
                 AttributeValue::N(epoch_seconds(at).to_string()),
             );
         }
-        // First writer wins; an expired item (TTL deletion lags by hours) may be replaced.
+        // First writer wins; an expired result (TTL deletion lags by hours) may be replaced, and
+        // coordination state always is.
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#key) OR #expires < :now")
-            .expression_attribute_names("#key", KEY)
+            .condition_expression(NO_LIVE_RESULT)
+            .expression_attribute_names("#doc", "document")
             .expression_attribute_names("#expires", "expiresAt")
             .expression_attribute_values(
-                ":now",
+                ":nowSec",
                 AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
             )
             .send()
@@ -114,32 +167,127 @@ impl ResultStore for DynamoDbStore {
             Err(err) => Err(StoreError(Box::new(err))),
         }
     }
+
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
+        let update = self
+            .coordinate(arn, claim.now)
+            .update_expression("SET #lease = :lease, #expires = if_not_exists(#expires, :ttl)")
+            .condition_expression(format!(
+                "{NO_LIVE_RESULT} AND (attribute_not_exists(#lease) OR #lease < :nowMs) \
+                 AND (attribute_not_exists(#readAt) OR #readAt < :readBefore) \
+                 AND (attribute_not_exists(#nfAt) OR #nfAt < :nfBefore)"
+            ))
+            .expression_attribute_names("#readAt", "readAt")
+            .expression_attribute_names("#nfAt", "notFoundAt")
+            .expression_attribute_values(":lease", millis(claim.lease_until))
+            .expression_attribute_values(":nowMs", millis(claim.now))
+            .expression_attribute_values(":readBefore", millis(claim.read_before))
+            .expression_attribute_values(":nfBefore", millis(claim.not_found_before));
+        conditional(update.send().await)
+    }
+
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError> {
+        let document =
+            String::from_utf8(read.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?;
+        let update = self
+            .coordinate(arn, read.read_at)
+            .update_expression(
+                "SET #readDoc = :doc, #readStatus = :status, #readStart = :start, #readAt = :at, \
+                 #expires = if_not_exists(#expires, :ttl) REMOVE #lease",
+            )
+            // A slower read that finishes after a newer one is dropped.
+            .condition_expression(format!(
+                "{NO_LIVE_RESULT} AND (attribute_not_exists(#readAt) OR #readAt < :at)"
+            ))
+            .expression_attribute_names("#readDoc", "readDocument")
+            .expression_attribute_names("#readStatus", "readStatus")
+            .expression_attribute_names("#readStart", "readStart")
+            .expression_attribute_names("#readAt", "readAt")
+            .expression_attribute_values(":doc", AttributeValue::S(document))
+            .expression_attribute_values(
+                ":status",
+                AttributeValue::S(read.status.as_str().to_owned()),
+            )
+            .expression_attribute_values(":start", millis(read.start_date))
+            .expression_attribute_values(":at", millis(read.read_at));
+        conditional(update.send().await).map(drop)
+    }
+
+    async fn record_not_found(
+        &self,
+        arn: &ExecutionArn,
+        mark: &NotFoundMark,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .coordinate(arn, mark.last_seen)
+            .update_expression(
+                "SET #nfFirst = :first, #nfAt = :at, #expires = if_not_exists(#expires, :ttl) \
+                 REMOVE #lease",
+            )
+            .condition_expression(NO_LIVE_RESULT)
+            .expression_attribute_names("#nfFirst", "notFoundFirst")
+            .expression_attribute_names("#nfAt", "notFoundAt")
+            .expression_attribute_values(":first", millis(mark.first_seen))
+            .expression_attribute_values(":at", millis(mark.last_seen));
+        conditional(update.send().await).map(drop)
+    }
+
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
+        let update = self
+            .coordinate(arn, SystemTime::now())
+            .update_expression("SET #lease = :lease, #expires = if_not_exists(#expires, :ttl)")
+            .condition_expression(NO_LIVE_RESULT)
+            .expression_attribute_values(":lease", millis(until));
+        conditional(update.send().await).map(drop)
+    }
 }
 
-fn decode(mut item: HashMap<String, AttributeValue>) -> Result<StoredResult, StoreError> {
+fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, StoreError> {
     let malformed = |what: &str| StoreError(format!("cache item has no valid `{what}`").into());
-    let document = match item.remove("document") {
-        Some(AttributeValue::S(s)) => Bytes::from(s),
-        _ => return Err(malformed("document")),
-    };
-    let status = match item.get("status") {
-        Some(AttributeValue::S(s)) => {
-            ExecutionStatus::parse(s).ok_or_else(|| malformed("status"))?
-        }
-        _ => return Err(malformed("status")),
-    };
-    let is_final = matches!(item.get("final"), Some(AttributeValue::Bool(true)));
-    let number = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse::<u64>().ok().map(from_epoch_seconds),
+    let number = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
         _ => None,
     };
-    Ok(StoredResult {
-        document,
-        status,
-        is_final,
-        stored_at: number("storedAt").unwrap_or(UNIX_EPOCH),
-        expires_at: number("expiresAt"),
+    let status = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => ExecutionStatus::parse(s).ok_or_else(|| malformed(name)),
+        _ => Err(malformed(name)),
+    };
+    let ms = |n: u64| UNIX_EPOCH + Duration::from_millis(n);
+    let result = match item.remove("document") {
+        Some(AttributeValue::S(s)) => Some(StoredResult {
+            document: Bytes::from(s),
+            status: status(&item, "status")?,
+            is_final: matches!(item.get("final"), Some(AttributeValue::Bool(true))),
+            stored_at: number(&item, "storedAt").map_or(UNIX_EPOCH, from_epoch_seconds),
+            expires_at: number(&item, "expiresAt").map(from_epoch_seconds),
+        }),
+        Some(_) => return Err(malformed("document")),
+        None => None,
+    };
+    let read = match (item.remove("readDocument"), number(&item, "readAt")) {
+        (Some(AttributeValue::S(s)), Some(at)) => Some(SharedRead {
+            document: Bytes::from(s),
+            status: status(&item, "readStatus")?,
+            start_date: number(&item, "readStart").map_or(UNIX_EPOCH, ms),
+            read_at: ms(at),
+        }),
+        _ => None,
+    };
+    let not_found = number(&item, "notFoundAt").map(|at| NotFoundMark {
+        first_seen: ms(number(&item, "notFoundFirst").unwrap_or(at)),
+        last_seen: ms(at),
+    });
+    Ok(SharedState {
+        result,
+        read,
+        lease_until: number(&item, "leaseUntil").map(ms),
+        not_found,
     })
+}
+
+fn millis(t: SystemTime) -> AttributeValue {
+    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    AttributeValue::N(ms.to_string())
 }
 
 fn epoch_seconds(t: SystemTime) -> u64 {

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::domain::{
-    Execution, ExecutionArn, ExecutionSource, ExecutionStarter, ExecutionStatus, PutOutcome,
-    RedriveStatus, ResultStore, SourceError, StartError, Started, StateMachineArn, StoreError,
-    StoredResult,
+    Claim, Execution, ExecutionArn, ExecutionSource, ExecutionStarter, ExecutionStatus,
+    NotFoundMark, PutOutcome, RedriveStatus, ResultStore, SharedRead, SharedState, SourceError,
+    StartError, Started, StateMachineArn, StoreError, StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -104,10 +104,11 @@ impl ExecutionStarter for InMemoryExecutions {
     }
 }
 
-/// A result store in a map with DynamoDB's first-writer-wins rule; can be switched to fail.
+/// A result store in a map with the table's conditions (first writer wins, one lease holder);
+/// can be switched to fail.
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
-    items: Arc<Mutex<HashMap<String, StoredResult>>>,
+    items: Arc<Mutex<HashMap<String, SharedState>>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -116,9 +117,10 @@ impl InMemoryStore {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
+    /// The stored result for `arn`, if any.
     pub fn item(&self, arn: &str) -> Option<StoredResult> {
         let map = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(arn).cloned()
+        map.get(arn).and_then(|state| state.result.clone())
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -128,13 +130,30 @@ impl InMemoryStore {
             Ok(())
         }
     }
+
+    /// Runs `change` on `arn`'s state when no live result is stored; whether it ran.
+    fn coordinate(
+        &self,
+        arn: &ExecutionArn,
+        now: SystemTime,
+        change: impl FnOnce(&mut SharedState) -> bool,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut map = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let state = map.entry(arn.as_str().to_owned()).or_default();
+        if state.result.as_ref().is_some_and(|r| r.is_live(now)) {
+            return Ok(false);
+        }
+        Ok(change(state))
+    }
 }
 
 #[async_trait]
 impl ResultStore for InMemoryStore {
-    async fn get(&self, arn: &ExecutionArn) -> Result<Option<StoredResult>, StoreError> {
+    async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError> {
         self.check()?;
-        Ok(self.item(arn.as_str()))
+        let map = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(map.get(arn.as_str()).cloned().unwrap_or_default())
     }
 
     async fn put_if_absent(
@@ -142,14 +161,66 @@ impl ResultStore for InMemoryStore {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError> {
-        self.check()?;
-        let mut map = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(arn.as_str()) {
-            Some(existing) if existing.is_live(result.stored_at) => Ok(PutOutcome::AlreadyPresent),
-            _ => {
-                map.insert(arn.as_str().to_owned(), result.clone());
-                Ok(PutOutcome::Written)
+        let written = self.coordinate(arn, result.stored_at, |state| {
+            *state = SharedState {
+                result: Some(result.clone()),
+                ..SharedState::default()
+            };
+            true
+        })?;
+        Ok(if written {
+            PutOutcome::Written
+        } else {
+            PutOutcome::AlreadyPresent
+        })
+    }
+
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
+        self.coordinate(arn, claim.now, |state| {
+            let free = state.lease_until.is_none_or(|at| at < claim.now)
+                && state
+                    .read
+                    .as_ref()
+                    .is_none_or(|r| r.read_at < claim.read_before)
+                && state
+                    .not_found
+                    .is_none_or(|m| m.last_seen < claim.not_found_before);
+            if free {
+                state.lease_until = Some(claim.lease_until);
             }
-        }
+            free
+        })
+    }
+
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError> {
+        self.coordinate(arn, read.read_at, |state| {
+            if state.read.as_ref().is_none_or(|r| r.read_at < read.read_at) {
+                state.read = Some(read.clone());
+                state.lease_until = None;
+            }
+            true
+        })
+        .map(drop)
+    }
+
+    async fn record_not_found(
+        &self,
+        arn: &ExecutionArn,
+        mark: &NotFoundMark,
+    ) -> Result<(), StoreError> {
+        self.coordinate(arn, mark.last_seen, |state| {
+            state.not_found = Some(*mark);
+            state.lease_until = None;
+            true
+        })
+        .map(drop)
+    }
+
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
+        self.coordinate(arn, SystemTime::now(), |state| {
+            state.lease_until = Some(until);
+            true
+        })
+        .map(drop)
     }
 }

@@ -1,11 +1,10 @@
-//! Request coalescing: reads of one execution share one upstream round trip while it is under
-//! way, and reads of a still-running execution share it for the rest of the one-second tick it
-//! was made in; waiters ask again at tick boundaries. So an execution costs at most one
-//! `DescribeExecution` per tick however many clients read or wait on it.
+//! Request coalescing inside one instance: reads of one execution share one round trip while it
+//! is under way, and its outcome for the rest of the poll slot it was made in. Across instances
+//! the table does the same job (`fleet.rs`); this keeps each instance's share of it to one read
+//! per execution per slot, however many clients wait on it.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -13,83 +12,107 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::arn::ExecutionArn;
-use super::execution::Finality;
-use super::retrieval::{Answer, RetrievalError};
 
-/// How often waiters ask again.
+/// How often an instance looks at the table for an execution it is waiting on: a result that
+/// another instance (or an event) stored is seen within this, and well within 0.5 s.
+pub const POLL: Duration = Duration::from_millis(200);
+/// How often, across the whole fleet, Step Functions is asked about a running execution.
 pub const TICK: Duration = Duration::from_secs(1);
-/// Completed flights kept for joiners of the same tick are swept past this many entries.
-const SWEEP_ABOVE: usize = 1024;
+/// Outcomes kept for joiners of the same slot; more are dropped by moka's eviction, in O(1).
+const RECENT_CAPACITY: u64 = 100_000;
 
-pub type Outcome = Result<Answer, Arc<RetrievalError>>;
-type Flight = Shared<BoxFuture<'static, Outcome>>;
+type Flight<T> = Shared<BoxFuture<'static, T>>;
 
-struct Entry {
-    id: u64,
-    tick: u64,
-    flight: Flight,
+/// The reads under way, and the outcomes of those made during the current slot.
+pub struct Flights<T: Clone + Send + Sync + 'static> {
+    inflight: Mutex<HashMap<ExecutionArn, Flight<T>>>,
+    recent: moka::sync::Cache<ExecutionArn, (u64, T)>,
 }
 
-/// The upstream reads under way (and, for waiters, the ones done during the current tick).
-#[derive(Default)]
-pub struct Flights {
-    entries: Mutex<HashMap<ExecutionArn, Entry>>,
-    next_id: AtomicU64,
+impl<T: Clone + Send + Sync + 'static> Default for Flights<T> {
+    fn default() -> Self {
+        Self {
+            inflight: Mutex::default(),
+            recent: moka::sync::Cache::builder()
+                .max_capacity(RECENT_CAPACITY)
+                .time_to_live(POLL * 2)
+                .build(),
+        }
+    }
 }
 
-impl std::fmt::Debug for Flights {
+impl<T: Clone + Send + Sync + 'static> std::fmt::Debug for Flights<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flights").finish_non_exhaustive()
     }
 }
 
-impl Flights {
-    /// Joins the read of `arn` under way, or the one done during `tick`; otherwise starts `read`.
-    /// The read runs as its own task, so it completes even if every client that asked has gone.
-    pub async fn join<F>(&self, arn: &ExecutionArn, tick: u64, read: F) -> Outcome
+impl<T: Clone + Send + Sync + 'static> Flights<T> {
+    /// Joins the read of `arn` under way, or takes the outcome of the one made during `slot`;
+    /// otherwise starts `read`. The read runs as its own task, so it completes (and its writes
+    /// are made) even if every client that asked has gone; `crashed` answers if it panics.
+    pub async fn join<F>(
+        self: &Arc<Self>,
+        arn: &ExecutionArn,
+        slot: u64,
+        read: F,
+        crashed: fn(String) -> T,
+    ) -> T
     where
-        F: Future<Output = Outcome> + Send + 'static,
+        F: Future<Output = T> + Send + 'static,
     {
-        let (id, flight) = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            match entries.get(arn) {
-                Some(e) if e.flight.peek().is_none() || e.tick == tick => (None, e.flight.clone()),
-                _ => {
-                    if entries.len() > SWEEP_ABOVE {
-                        let now = current_tick();
-                        entries.retain(|_, e| e.flight.peek().is_none() || e.tick == now);
-                    }
-                    let task = tokio::spawn(read);
-                    let flight = async move {
-                        task.await.unwrap_or_else(|join| {
-                            Err(Arc::new(RetrievalError::Crashed(join.to_string())))
-                        })
-                    }
-                    .boxed()
-                    .shared();
-                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    entries.insert(
-                        arn.clone(),
-                        Entry {
-                            id,
-                            tick,
-                            flight: flight.clone(),
-                        },
-                    );
-                    (Some(id), flight)
+        if let Some((made_in, outcome)) = self.recent.get(arn) {
+            if made_in == slot {
+                return outcome;
+            }
+        }
+        let flight = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match inflight.get(arn) {
+                Some(flight) => flight.clone(),
+                None => {
+                    let (this, key) = (Arc::clone(self), arn.clone());
+                    let task = tokio::spawn(async move {
+                        // Leaves the map even if `read` panics, so a later read starts afresh.
+                        let landed = Landed { flights: this, key };
+                        let outcome = read.await;
+                        // Recent first, so no joiner of this slot finds neither and reads again.
+                        let key = landed.key.clone();
+                        landed.flights.recent.insert(key, (slot, outcome.clone()));
+                        outcome
+                    });
+                    let flight =
+                        async move { task.await.unwrap_or_else(|join| crashed(join.to_string())) }
+                            .boxed()
+                            .shared();
+                    inflight.insert(arn.clone(), flight.clone());
+                    flight
                 }
             }
         };
-        let outcome = flight.await;
-        let stopped = matches!(&outcome, Ok(answer) if answer.finality != Finality::Open);
-        if let (Some(id), true) = (id, stopped) {
-            // A stopped result is in the memory cache now; drop the (possibly large) copy here.
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries.get(arn).is_some_and(|e| e.id == id) {
-                entries.remove(arn);
-            }
-        }
-        outcome
+        flight.await
+    }
+
+    /// Reads under way (for tests of the map's size).
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Removes a flight from the map when its task ends, however it ends.
+struct Landed<T: Clone + Send + Sync + 'static> {
+    flights: Arc<Flights<T>>,
+    key: ExecutionArn,
+}
+
+impl<T: Clone + Send + Sync + 'static> Drop for Landed<T> {
+    fn drop(&mut self) {
+        let mut inflight = self
+            .flights
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        inflight.remove(&self.key);
     }
 }
 
@@ -98,19 +121,14 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// The number of the tick `now` falls in.
-pub fn current_tick() -> u64 {
-    tick_at(Instant::now())
+/// The number of the poll slot `now` falls in.
+pub fn current_slot() -> u64 {
+    let since = Instant::now().saturating_duration_since(epoch());
+    (since.as_millis() / POLL.as_millis()) as u64
 }
 
-fn tick_at(at: Instant) -> u64 {
-    let since = at.saturating_duration_since(epoch());
-    (since.as_millis() / TICK.as_millis()) as u64
-}
-
-/// When the next tick starts, and its number.
-pub fn next_tick() -> (u64, Instant) {
-    let next = current_tick() + 1;
-    let at = epoch() + TICK * u32::try_from(next).unwrap_or(u32::MAX);
-    (next, at)
+/// When the next poll slot starts.
+pub fn next_slot() -> Instant {
+    let next = current_slot() + 1;
+    epoch() + POLL * u32::try_from(next).unwrap_or(u32::MAX)
 }

@@ -1,15 +1,19 @@
 //! The domain: execution ARNs, statuses, the retrieval rules and the ports they call.
 
 pub mod arn;
+pub mod budget;
 pub mod execution;
+pub mod fleet;
 pub mod flights;
 pub mod ports;
 pub mod retrieval;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
+pub use budget::Budget;
 pub use execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 pub use ports::{
-    ExecutionSource, ExecutionStarter, HotCache, NoHotCache, PutOutcome, ResultStore, SourceError,
-    StartError, Started, StoreError, StoredResult,
+    Claim, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, NotFoundMark, PutOutcome,
+    ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StoreError,
+    StoredResult,
 };
-pub use retrieval::{Answer, CachePolicy, Origin, Results, RetrievalError, StartFailure};
+pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};

@@ -58,16 +58,72 @@ pub enum PutOutcome {
 #[error("the result store failed")]
 pub struct StoreError(#[source] pub BoxError);
 
-/// Keeps stopped executions' results: the DynamoDB table.
+/// The last `DescribeExecution` of a running execution, shared with every instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRead {
+    pub document: Bytes,
+    pub status: ExecutionStatus,
+    pub start_date: SystemTime,
+    /// When the read that produced `document` was made.
+    pub read_at: SystemTime,
+}
+
+/// A remembered `ExecutionDoesNotExist`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotFoundMark {
+    /// When Step Functions first said so (within the current memory of it).
+    pub first_seen: SystemTime,
+    /// When it last said so.
+    pub last_seen: SystemTime,
+}
+
+/// Everything the table knows about one execution: its stored result and the coordination
+/// state the instances share (the last read of a running execution, a read lease, a 404).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedState {
+    pub result: Option<StoredResult>,
+    pub read: Option<SharedRead>,
+    /// An instance is reading Step Functions for this execution until then.
+    pub lease_until: Option<SystemTime>,
+    pub not_found: Option<NotFoundMark>,
+}
+
+/// The conditions under which an instance may take the read lease: no live result, no lease
+/// held, the shared read made before `read_before`, the 404 seen before `not_found_before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub now: SystemTime,
+    pub lease_until: SystemTime,
+    pub read_before: SystemTime,
+    pub not_found_before: SystemTime,
+}
+
+/// Keeps stopped executions' results (the DynamoDB table), and the state through which
+/// instances that never share memory coordinate their reads of Step Functions.
 #[async_trait]
 pub trait ResultStore: Send + Sync {
-    async fn get(&self, arn: &ExecutionArn) -> Result<Option<StoredResult>, StoreError>;
-    /// Writes unless a live item is already there: the first writer wins.
+    /// The item for `arn`, read consistently.
+    async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError>;
+    /// Writes unless a live result is already there: the first writer wins. Replaces any
+    /// coordination state.
     async fn put_if_absent(
         &self,
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError>;
+    /// Takes the read lease if `claim`'s conditions hold; `false` when another instance has it
+    /// or a result or a recent enough read is there.
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError>;
+    /// Shares a read of a running execution and gives the lease up.
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError>;
+    /// Remembers that Step Functions does not know `arn` and gives the lease up.
+    async fn record_not_found(
+        &self,
+        arn: &ExecutionArn,
+        mark: &NotFoundMark,
+    ) -> Result<(), StoreError>;
+    /// Holds the lease until `until` (after a failed read: the fleet backs off together).
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError>;
 }
 
 /// An in-process cache of stopped executions' results, in front of the result store.

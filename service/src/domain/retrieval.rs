@@ -1,20 +1,23 @@
-//! The read path of the cache rules: memory, result store, then Step Functions, then store what
-//! stopped; coalesced per execution, with waiting on shared ticks.
+//! The read path of the cache rules: memory, the table, then Step Functions, then store what
+//! stopped; coalesced per execution in each instance (`flights.rs`) and across instances through
+//! the table (`fleet.rs`), with waiting and start-and-wait inside a request's budget.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::arn::{ArnError, ExecutionArn, StateMachineArn};
+use super::budget::{bounded, wall_clock, Budget};
 use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
-use super::flights::{current_tick, next_tick, Flights, Outcome};
+use super::fleet::{stored_answer, Step, NOT_FOUND_GRACE};
+use super::flights::{current_slot, next_slot, Flights, TICK};
 use super::ports::{
-    ExecutionSource, ExecutionStarter, HotCache, PutOutcome, ResultStore, SourceError, StartError,
-    StoredResult,
+    ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError, StartError, Started,
 };
+
+pub type Outcome = Result<Answer, Arc<RetrievalError>>;
 
 /// How long the store keeps what it is given.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,8 @@ pub enum Origin {
     StaleHit,
     /// Asked Step Functions (a stopped result is then written to the store in the background).
     Miss,
+    /// A read of the running execution that another instance made within the tick.
+    SharedRead,
 }
 
 /// What the service knows about an execution, ready to be answered.
@@ -72,20 +77,27 @@ pub enum StartFailure {
     Conflict,
     #[error(transparent)]
     Start(StartError),
-    #[error(transparent)]
-    Read(Arc<RetrievalError>),
+    /// `StartExecution` did not answer in time: the execution may have started under `arn`.
+    #[error("StartExecution did not answer; {0} may have started")]
+    Uncertain(ExecutionArn, #[source] StartError),
+    /// The name is taken, and the execution holding it could not be read to compare inputs.
+    #[error("{0} exists and could not be read")]
+    ExistingUnreadable(ExecutionArn, #[source] Arc<RetrievalError>),
 }
 
 /// Executions' results, read through memory and the store, and started on request.
 #[derive(Clone)]
 pub struct Results {
-    source: Arc<dyn ExecutionSource>,
-    store: Arc<dyn ResultStore>,
-    hot: Arc<dyn HotCache>,
+    pub(super) source: Arc<dyn ExecutionSource>,
+    pub(super) store: Arc<dyn ResultStore>,
+    pub(super) hot: Arc<dyn HotCache>,
     starter: Arc<dyn ExecutionStarter>,
-    flights: Arc<Flights>,
-    writes: TaskTracker,
-    policy: CachePolicy,
+    flights: Arc<Flights<Step>>,
+    /// This instance's reads of running executions, kept a tick: its fallback when the table
+    /// cannot be read.
+    pub(super) reads: moka::sync::Cache<ExecutionArn, Answer>,
+    pub(super) writes: TaskTracker,
+    pub(super) policy: CachePolicy,
 }
 
 impl std::fmt::Debug for Results {
@@ -110,99 +122,171 @@ impl Results {
             hot,
             starter,
             flights: Arc::default(),
+            reads: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TICK)
+                .build(),
             writes: TaskTracker::new(),
             policy,
         }
     }
 
-    /// The execution's state: from memory, or one upstream read shared with every request for
-    /// the same execution under way or made during the current tick.
-    pub async fn get(&self, arn: &ExecutionArn) -> Outcome {
-        self.read(arn, current_tick()).await
+    /// The execution's state as a request that does not wait sees it: from memory, the table,
+    /// or one read of Step Functions shared with every instance asking during the tick.
+    pub async fn get(&self, arn: &ExecutionArn, budget: &Budget) -> Outcome {
+        self.watch(arn, budget, Watch::Get, None).await
+    }
+
+    /// Waits until the execution has stopped or the budget's answer time, then answers what it
+    /// last knew: upstream trouble during the wait is retried, never answered while a read has
+    /// succeeded.
+    pub async fn wait(&self, arn: &ExecutionArn, budget: &Budget) -> Outcome {
+        self.watch(arn, budget, Watch::Wait, None).await
     }
 
     /// Waits for the cache writes started so far. Under Lambda the process is frozen between
     /// invocations, so the runtime calls this before answering; the local server never needs to.
+    /// Each write is bounded by the write reserve of the budget.
     pub async fn flush_writes(&self) {
         self.writes.close();
         self.writes.wait().await;
         self.writes.reopen();
     }
 
-    /// Reads until the execution has stopped or `wait` has passed, asking upstream at most once
-    /// per tick whatever the number of waiters.
-    pub async fn wait(&self, arn: &ExecutionArn, wait: Duration) -> Outcome {
-        let deadline = Instant::now() + wait;
-        let mut answer = self.get(arn).await?;
-        loop {
-            if answer.finality != Finality::Open {
-                return Ok(answer);
-            }
-            let (tick, at) = next_tick();
-            if at >= deadline {
-                tokio::time::sleep_until(deadline).await;
-                return Ok(answer);
-            }
-            tokio::time::sleep_until(at).await;
-            answer = self.read(arn, tick).await?;
-        }
-    }
-
     /// Starts `machine` with `input` under `name` and waits for it as `wait` does. A retry with
-    /// the same name and the same input waits on the execution the first attempt started.
+    /// the same name and the same input waits on the execution the first attempt started. Once
+    /// started, every outcome names the execution.
     pub async fn start_and_wait(
         &self,
         machine: &StateMachineArn,
         name: &str,
         input: &str,
-        wait: Duration,
+        budget: &Budget,
     ) -> Result<(ExecutionArn, Answer), StartFailure> {
         let arn = machine.execution(name).map_err(StartFailure::InvalidName)?;
-        let started = match self.starter.start(machine, name, input).await {
-            Ok(started) => started,
-            Err(StartError::AlreadyExists) => {
-                let existing = self.source.describe(&arn).await.map_err(|e| {
-                    StartFailure::Read(Arc::new(match e {
-                        SourceError::NotFound => RetrievalError::NotFound,
-                        e @ SourceError::Failed(_) => RetrievalError::Failed(e),
-                        e => RetrievalError::Unavailable(e),
-                    }))
-                })?;
+        let started = match bounded(budget.calls_by(), self.starter.start(machine, name, input))
+            .await
+        {
+            Some(Ok(started)) => started,
+            Some(Err(StartError::AlreadyExists)) => {
+                let existing = match bounded(budget.calls_by(), self.source.describe(&arn)).await {
+                    Some(Ok(existing)) => existing,
+                    Some(Err(e)) => {
+                        let e = match e {
+                            SourceError::NotFound => RetrievalError::NotFound,
+                            e @ SourceError::Failed(_) => RetrievalError::Failed(e),
+                            e => RetrievalError::Unavailable(e),
+                        };
+                        return Err(StartFailure::ExistingUnreadable(arn, Arc::new(e)));
+                    }
+                    None => {
+                        let e = RetrievalError::Unavailable(out_of_time());
+                        return Err(StartFailure::ExistingUnreadable(arn, Arc::new(e)));
+                    }
+                };
                 if !same_json(existing.input.as_deref().unwrap_or("{}"), input) {
                     return Err(StartFailure::Conflict);
                 }
-                super::ports::Started {
+                Started {
                     arn: arn.clone(),
                     start_date: existing.start_date,
                 }
             }
-            Err(e) => return Err(StartFailure::Start(e)),
-        };
-        let deadline = Instant::now() + wait;
-        loop {
-            // DescribeExecution is eventually consistent: a just-started execution may not be
-            // visible yet; it is running.
-            match self
-                .wait(
-                    &started.arn,
-                    deadline.saturating_duration_since(Instant::now()),
-                )
-                .await
-            {
-                Ok(answer) => return Ok((started.arn, answer)),
-                Err(e) if matches!(*e, RetrievalError::NotFound) => {
-                    let (_, at) = next_tick();
-                    if at >= deadline {
-                        return Ok((started.arn.clone(), self.just_started(&started, machine)));
-                    }
-                    tokio::time::sleep_until(at).await;
-                }
-                Err(e) => return Err(StartFailure::Read(e)),
+            Some(Err(e @ StartError::Unavailable(_))) => {
+                return Err(StartFailure::Uncertain(arn, e))
             }
+            Some(Err(e)) => return Err(StartFailure::Start(e)),
+            None => {
+                let e = StartError::Unavailable(Box::new(out_of_time()));
+                return Err(StartFailure::Uncertain(arn, e));
+            }
+        };
+        let known = self.just_started(&started, machine);
+        let answer = match self
+            .watch(&started.arn, budget, Watch::Started, Some(known.clone()))
+            .await
+        {
+            Ok(answer) => answer,
+            // Not reachable with a known answer; kept total rather than unwrapped.
+            Err(_) => known,
+        };
+        Ok((started.arn, answer))
+    }
+
+    /// Looks at the execution each poll slot until `mode` is satisfied or the budget's answer
+    /// time, through this instance's flights, so its clients share one look per slot.
+    async fn watch(
+        &self,
+        arn: &ExecutionArn,
+        budget: &Budget,
+        mode: Watch,
+        mut last: Option<Answer>,
+    ) -> Outcome {
+        if let Some(item) = self.hot.get(arn) {
+            if item.is_live(wall_clock()) {
+                return Ok(stored_answer(&item, Origin::MemoryHit));
+            }
+        }
+        let waiting = mode != Watch::Get;
+        let mut trouble: Option<Arc<RetrievalError>> = None;
+        let mut not_found = false;
+        loop {
+            let this = self.clone();
+            let (owned, by) = (arn.clone(), budget.answer_by);
+            let look = async move { this.step(&owned, waiting, by).await };
+            let step = self
+                .flights
+                .join(arn, current_slot(), look, Step::crashed)
+                .await;
+            match step {
+                Step::Known(answer) => {
+                    if answer.finality != Finality::Open || !waiting {
+                        return Ok(answer);
+                    }
+                    last = Some(answer);
+                }
+                Step::NotFound(first_seen) => {
+                    let young = wall_clock().duration_since(first_seen).unwrap_or_default()
+                        < NOT_FOUND_GRACE;
+                    match mode {
+                        // It was started by this request: not visible yet, so running.
+                        Watch::Started => {}
+                        Watch::Wait if young => not_found = true,
+                        _ => return Err(Arc::new(RetrievalError::NotFound)),
+                    }
+                }
+                Step::Busy(seen) | Step::OutOfTime(seen) => {
+                    if let Some(seen) = seen {
+                        if !waiting {
+                            return Ok(seen);
+                        }
+                        last = Some(seen);
+                    }
+                }
+                Step::Trouble(err, seen) => {
+                    last = seen.or(last);
+                    if !waiting {
+                        return last.ok_or(err);
+                    }
+                    trouble = Some(err);
+                }
+            }
+            let next = next_slot();
+            if next >= budget.answer_by {
+                tokio::time::sleep_until(budget.answer_by).await;
+                break;
+            }
+            tokio::time::sleep_until(next).await;
+        }
+        match (last, trouble) {
+            (Some(answer), _) => Ok(answer),
+            (None, _) if not_found => Err(Arc::new(RetrievalError::NotFound)),
+            (None, Some(err)) => Err(err),
+            (None, None) => Err(Arc::new(RetrievalError::Unavailable(out_of_time()))),
         }
     }
 
-    fn just_started(&self, started: &super::ports::Started, machine: &StateMachineArn) -> Answer {
+    fn just_started(&self, started: &Started, machine: &StateMachineArn) -> Answer {
         let execution = Execution {
             arn: started.arn.clone(),
             state_machine_arn: machine.as_str().to_owned(),
@@ -220,108 +304,25 @@ impl Results {
             status: ExecutionStatus::Running,
             finality: Finality::Open,
             origin: Origin::Miss,
-            age: execution.age(SystemTime::now()),
+            age: execution.age(wall_clock()),
             expires_at: None,
         }
     }
-
-    async fn read(&self, arn: &ExecutionArn, tick: u64) -> Outcome {
-        if let Some(item) = self.hot.get(arn) {
-            if item.is_live(SystemTime::now()) {
-                return Ok(stored_answer(&item, Origin::MemoryHit));
-            }
-        }
-        let this = self.clone();
-        let owned = arn.clone();
-        self.flights
-            .join(arn, tick, async move {
-                this.read_through(&owned).await.map_err(Arc::new)
-            })
-            .await
-    }
-
-    /// Store, then on a miss `DescribeExecution`, then store the result if it stopped — in the
-    /// background, so a miss costs the reader no more than the two reads.
-    /// A store failure never fails the request; a Step Functions failure never hides what is stored.
-    #[tracing::instrument(skip(self), fields(execution_arn = %arn))]
-    async fn read_through(&self, arn: &ExecutionArn) -> Result<Answer, RetrievalError> {
-        let now = SystemTime::now();
-        let cached = match self.store.get(arn).await {
-            Ok(item) => item,
-            Err(err) => {
-                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "result store read failed; asking Step Functions");
-                None
-            }
-        };
-        if let Some(item) = cached.as_ref().filter(|item| item.is_live(now)) {
-            self.hot.insert(arn, item.clone());
-            return Ok(stored_answer(item, Origin::Hit));
-        }
-        let execution = match self.source.describe(arn).await {
-            Ok(execution) => execution,
-            Err(SourceError::NotFound) => return Err(RetrievalError::NotFound),
-            Err(err) => {
-                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "DescribeExecution failed");
-                return match (cached, err) {
-                    (Some(item), _) => Ok(stored_answer(&item, Origin::StaleHit)),
-                    (None, err @ SourceError::Failed(_)) => Err(RetrievalError::Failed(err)),
-                    (None, err) => Err(RetrievalError::Unavailable(err)),
-                };
-            }
-        };
-        let document = execution.document();
-        let finality = execution.finality(now);
-        let expires_at = match finality {
-            Finality::Open => None,
-            Finality::Final => self.policy.retention.map(|keep| now + keep),
-            Finality::Provisional => Some(now + self.policy.provisional_ttl),
-        };
-        if finality != Finality::Open {
-            let item = StoredResult {
-                document: document.clone(),
-                status: execution.status,
-                is_final: finality == Finality::Final,
-                stored_at: now,
-                expires_at,
-            };
-            self.hot.insert(arn, item.clone());
-            let (store, arn) = (Arc::clone(&self.store), arn.clone());
-            self.writes.spawn(async move {
-                match store.put_if_absent(&arn, &item).await {
-                    Ok(PutOutcome::Written) => tracing::debug!(execution_arn = %arn, "result stored"),
-                    Ok(PutOutcome::AlreadyPresent) => {}
-                    Err(err) => {
-                        tracing::warn!(execution_arn = %arn, error = %err, source = ?std::error::Error::source(&err), "result store write failed");
-                    }
-                }
-            });
-        }
-        Ok(Answer {
-            document,
-            status: execution.status,
-            finality,
-            origin: Origin::Miss,
-            age: execution.age(now),
-            expires_at: (finality == Finality::Provisional)
-                .then_some(expires_at)
-                .flatten(),
-        })
-    }
 }
 
-fn stored_answer(item: &StoredResult, origin: Origin) -> Answer {
-    Answer {
-        document: item.document.clone(),
-        status: item.status,
-        finality: if item.is_final {
-            Finality::Final
-        } else {
-            Finality::Provisional
-        },
-        origin,
-        age: Duration::ZERO,
-        expires_at: if item.is_final { None } else { item.expires_at },
-    }
+/// How a request looks at an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Answers the first thing known.
+    Get,
+    /// Until it stops; a young 404 may be a just-started execution.
+    Wait,
+    /// Until it stops; this request started it, so a 404 means not visible yet.
+    Started,
+}
+
+fn out_of_time() -> SourceError {
+    SourceError::Unavailable("the request's time budget ran out".into())
 }
 
 /// Whether two JSON texts hold the same value (Step Functions may reformat an input).

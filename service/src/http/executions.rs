@@ -16,7 +16,9 @@ use super::headers::{
 };
 use super::problem::ApiError;
 use super::AppState;
-use crate::domain::{Answer, ArnError, ExecutionArn, Finality, Origin};
+use tokio::time::Instant;
+
+use crate::domain::{Answer, ArnError, Budget, ExecutionArn, Finality, Origin};
 
 /// Final results never change: let any client keep them for a year.
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
@@ -37,6 +39,7 @@ async fn get_execution(
     path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let entry = Instant::now();
     let Path(raw) = path.map_err(|_| ApiError::InvalidArn(ArnError::Malformed))?;
     let arn = ExecutionArn::parse(&raw)?;
     tracing::Span::current().record("execution_arn", arn.as_str());
@@ -54,9 +57,10 @@ async fn get_execution(
     };
     let headers = request.headers();
     let wait = requested_wait(query_wait.as_deref(), headers, state.max_wait)?;
+    let budget = Budget::from_entry(entry, wait);
     let answer = match wait {
-        Some(wait) => state.results.wait(&arn, wait).await?,
-        None => state.results.get(&arn).await?,
+        Some(_) => state.results.wait(&arn, &budget).await?,
+        None => state.results.get(&arn, &budget).await?,
     };
     let mut response = respond(&arn, answer, headers);
     if let Some(wait) = wait {
@@ -75,6 +79,7 @@ pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Respo
         Origin::Hit => "sfn-results; hit",
         Origin::StaleHit => "sfn-results; hit; detail=stale",
         Origin::Miss => "sfn-results; fwd=miss",
+        Origin::SharedRead => "sfn-results; hit; detail=shared-read",
     });
     let json = HeaderValue::from_static("application/json");
     if answer.finality == Finality::Open {

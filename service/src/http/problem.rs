@@ -4,11 +4,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::headers::{cache_status, CACHE_STATUS};
+use super::headers::{cache_status, status_location, CACHE_STATUS};
 use std::sync::Arc;
 
 use crate::domain::ports::BoxError;
-use crate::domain::{ArnError, RetrievalError, StartError, StartFailure};
+use crate::domain::{ArnError, ExecutionArn, RetrievalError, StartError, StartFailure};
 
 /// Seconds a client should wait before retrying after a 503.
 const UNAVAILABLE_RETRY_AFTER: u64 = 2;
@@ -39,6 +39,12 @@ pub enum ApiError {
     Unavailable(#[source] BoxError),
     #[error("Step Functions refused the request")]
     Upstream(#[source] BoxError),
+    /// `StartExecution` did not answer in time: the execution may be running.
+    #[error("the start of {0} was not confirmed")]
+    StartUnconfirmed(ExecutionArn, #[source] BoxError),
+    /// The name is taken and the execution holding it could not be read.
+    #[error("{0} exists and could not be read")]
+    ExistingUnreadable(ExecutionArn, #[source] BoxError),
 }
 
 impl ApiError {
@@ -54,7 +60,9 @@ impl ApiError {
             Self::ExecutionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StartUnconfirmed(..) | Self::ExistingUnreadable(..) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -74,6 +82,15 @@ impl ApiError {
             Self::Conflict => "execution-exists",
             Self::Unavailable(_) => "upstream-unavailable",
             Self::Upstream(_) => "upstream-error",
+            Self::StartUnconfirmed(..) => "start-unconfirmed",
+            Self::ExistingUnreadable(..) => "execution-unreadable",
+        }
+    }
+
+    fn execution(&self) -> Option<&ExecutionArn> {
+        match self {
+            Self::StartUnconfirmed(arn, _) | Self::ExistingUnreadable(arn, _) => Some(arn),
+            _ => None,
         }
     }
 
@@ -92,6 +109,8 @@ impl ApiError {
             Self::Conflict => "Execution exists",
             Self::Unavailable(_) => "Step Functions unavailable",
             Self::Upstream(_) => "Step Functions error",
+            Self::StartUnconfirmed(..) => "Start not confirmed",
+            Self::ExistingUnreadable(..) => "Execution could not be read",
         }
     }
 
@@ -115,6 +134,8 @@ impl ApiError {
                 "Step Functions could not answer and no result is cached; retry after the time given in Retry-After.".into()
             }
             Self::Upstream(_) => "Step Functions refused the request.".into(),
+            Self::StartUnconfirmed(..) => "Step Functions did not confirm the start in time: the execution named in executionArn may be running. Read its status URL (Location) before starting again; a retry with the same name and input is safe.".into(),
+            Self::ExistingUnreadable(..) => "An execution with this name exists, and Step Functions could not be asked whether its input matches; read its status URL (Location), or retry after the time given in Retry-After.".into(),
         }
     }
 }
@@ -147,7 +168,11 @@ impl From<StartFailure> for ApiError {
                 Self::Unavailable(Box::new(e))
             }
             StartFailure::Start(e @ StartError::Failed(_)) => Self::Upstream(Box::new(e)),
-            StartFailure::Read(e) => e.into(),
+            StartFailure::Uncertain(arn, e) => Self::StartUnconfirmed(arn, Box::new(e)),
+            StartFailure::ExistingUnreadable(arn, e) => match *e {
+                RetrievalError::NotFound => Self::Unavailable(Box::new(e)),
+                _ => Self::ExistingUnreadable(arn, Box::new(e)),
+            },
         }
     }
 }
@@ -159,6 +184,9 @@ struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: String,
+    /// The execution a failed start-and-wait may have started, so a client never loses it.
+    #[serde(rename = "executionArn", skip_serializing_if = "Option::is_none")]
+    execution_arn: Option<&'a str>,
 }
 
 impl IntoResponse for ApiError {
@@ -172,10 +200,16 @@ impl IntoResponse for ApiError {
             title: self.title(),
             status: status.as_u16(),
             detail: self.detail(),
+            execution_arn: self.execution().map(ExecutionArn::as_str),
         };
         let looked_up = matches!(
             self,
-            Self::ExecutionNotFound | Self::Unavailable(_) | Self::Upstream(_) | Self::Conflict
+            Self::ExecutionNotFound
+                | Self::Unavailable(_)
+                | Self::Upstream(_)
+                | Self::Conflict
+                | Self::StartUnconfirmed(..)
+                | Self::ExistingUnreadable(..)
         );
         let mut response = (
             status,
@@ -194,11 +228,14 @@ impl IntoResponse for ApiError {
             CACHE_STATUS,
             cache_status(if looked_up { "fwd=miss" } else { "fwd=bypass" }),
         );
-        if let Self::Unavailable(_) = self {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
             );
+        }
+        if let Some(arn) = self.execution() {
+            headers.insert(header::LOCATION, status_location(arn));
         }
         response
     }

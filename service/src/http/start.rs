@@ -10,10 +10,13 @@ use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
 
+use tokio::time::Instant;
+
 use super::executions::respond;
 use super::headers::{preference_applied, requested_wait, PREFERENCE_APPLIED};
 use super::problem::ApiError;
 use super::AppState;
+use crate::domain::Budget;
 
 /// Step Functions' limit on an execution's input.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
@@ -36,6 +39,7 @@ async fn start_and_wait(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let entry = Instant::now();
     let Some(machine) = state.start_machine.as_ref() else {
         return Err(ApiError::RouteNotFound);
     };
@@ -54,9 +58,10 @@ async fn start_and_wait(
     let name = query
         .name
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let budget = Budget::from_entry(entry, Some(wait));
     let (arn, answer) = state
         .results
-        .start_and_wait(machine, &name, input, wait)
+        .start_and_wait(machine, &name, input, &budget)
         .await?;
     tracing::Span::current().record("execution_arn", arn.as_str());
     let mut response = respond(&arn, answer, &HeaderMap::new());
