@@ -134,3 +134,84 @@ async fn sixty_four_concurrent_first_fetches_all_answer_200_with_equal_bodies() 
         Some(first.as_str())
     );
 }
+
+/// The table item's `storedAt` (epoch seconds), if a result is stored for `arn`.
+async fn stored_at(app: &TestApp, arn: &str) -> Option<u64> {
+    let item = app
+        .ddb
+        .get_item()
+        .table_name(&app.table)
+        .key(
+            "executionArn",
+            aws_sdk_dynamodb::types::AttributeValue::S(arn.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item?;
+    item.get("storedAt")?.as_n().ok()?.parse().ok()
+}
+
+/// A FAILED execution (redrivable, so provisional) with a one-second provisional lifetime.
+async fn provisional_failure(split: bool) -> (TestApp, String) {
+    let app = TestApp::spawn_with(split, |env| {
+        env.insert("REDRIVABLE_RESULT_TTL_SECONDS".into(), "1".into());
+    })
+    .await;
+    let arn = app.start(&app.machines.rejected, &json!({})).await;
+    app.until_stopped(&arn).await;
+    let first = app.get_execution(&arn).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "cache-status"), "sfn-results; fwd=miss");
+    assert!(header(&first, "cache-control").starts_with("private, max-age="));
+    app.stored_document(&arn).await;
+    (app, arn)
+}
+
+#[tokio::test]
+async fn an_expired_provisional_failure_is_described_again_and_replaced_in_the_table() {
+    let (app, arn) = provisional_failure(false).await;
+    let endpoint = crate::emulators::shared().endpoint();
+    let first_stored = stored_at(&app, &arn).await.expect("stored");
+    let before = crate::helpers::describe_count(&endpoint, &arn).await;
+    // Past its expiry (whole seconds in the table) the item no longer answers.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let again = app.get_execution(&arn).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(header(&again, "cache-status"), "sfn-results; fwd=miss");
+    let body: Value = again.json().await.expect("json");
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(
+        crate::helpers::describe_count(&endpoint, &arn).await - before,
+        1,
+        "asked Step Functions once more"
+    );
+    // The conditional put replaced the expired item rather than keeping it.
+    let started = std::time::Instant::now();
+    while stored_at(&app, &arn).await == Some(first_stored) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the expired item was never replaced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stored_at(&app, &arn).await > Some(first_stored));
+}
+
+#[tokio::test]
+async fn an_expired_item_is_served_stale_while_step_functions_is_down() {
+    let (mut app, arn) = provisional_failure(true).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    app.own.as_mut().expect("own emulators").0.stop();
+    app.restart().await;
+    let stale = app.get_execution(&arn).await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(
+        header(&stale, "cache-status"),
+        "sfn-results; hit; detail=stale"
+    );
+    let body: Value = stale.json().await.expect("json");
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(body["executionArn"], arn.as_str());
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{describe_count, header, problem, quick_input, TestApp};
+use crate::helpers::{clear_faults, describe_count, header, inject, problem, quick_input, TestApp};
 
 #[tokio::test]
 async fn with_step_functions_stopped_cached_results_are_served_and_uncached_ones_answer_503() {
@@ -57,26 +57,6 @@ async fn with_dynamodb_stopped_results_are_still_served_from_step_functions() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "SUCCEEDED");
     assert_eq!(body["output"]["greeting"], "Hello, Kim!");
-}
-
-/// Injects a fault in an emulator: `mode` is `throttle`, `delay` or `unavailable`.
-async fn inject(app: &TestApp, endpoint: &str, fault: serde_json::Value) {
-    app.http
-        .post(format!("{endpoint}/_emulator/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .expect("inject fault")
-        .error_for_status()
-        .expect("fault accepted");
-}
-
-async fn clear_faults(app: &TestApp, endpoint: &str) {
-    app.http
-        .delete(format!("{endpoint}/_emulator/faults"))
-        .send()
-        .await
-        .expect("clear faults");
 }
 
 /// Background load until `stop` is set: each round fetches the cached result and one execution

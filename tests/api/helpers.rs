@@ -96,6 +96,16 @@ impl TestApp {
         .await
     }
 
+    /// `n` more processes of the binary with the same configuration, sharing the table: a fleet
+    /// of Lambda environments, each with its own memory.
+    pub async fn fleet(&self, n: usize) -> Vec<Service> {
+        let mut fleet = Vec::with_capacity(n);
+        for _ in 0..n {
+            fleet.push(self.service.restarted().await);
+        }
+        fleet
+    }
+
     /// The own emulators' endpoints: (Step Functions, DynamoDB).
     pub fn own_endpoints(&self) -> (String, String) {
         let (sfn, ddb) = self.own.as_ref().expect("spawned with own emulators");
@@ -204,6 +214,26 @@ impl TestApp {
             .item?;
         item.get("document")?.as_s().ok().cloned()
     }
+}
+
+/// Injects a fault in an emulator: `mode` is `throttle`, `delay` or `unavailable`.
+pub async fn inject(app: &TestApp, endpoint: &str, fault: serde_json::Value) {
+    app.http
+        .post(format!("{endpoint}/_emulator/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .expect("inject fault")
+        .error_for_status()
+        .expect("fault accepted");
+}
+
+pub async fn clear_faults(app: &TestApp, endpoint: &str) {
+    app.http
+        .delete(format!("{endpoint}/_emulator/faults"))
+        .send()
+        .await
+        .expect("clear faults");
 }
 
 /// Calls an emulator has answered, per `X-Amz-Target` and per "target executionArn".

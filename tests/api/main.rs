@@ -1,9 +1,11 @@
 //! Integration tests: the real `sfn-results` binary over HTTP against real AWS-API emulators.
 
 mod cache;
+mod deadlines;
 mod emulators;
 mod executions;
 mod faults;
+mod fleet;
 mod helpers;
 mod hostile;
 mod lambda;
