@@ -35,6 +35,10 @@ ENV = {
 }
 
 
+# Processes sharing the table in the upstream-economy runs, as Lambda environments would.
+FLEET = 6
+
+
 def start_emulator():
     proc = subprocess.Popen(
         [PYTHON, str(ROOT / "infra/local/emulator.py"), "--exit-on-eof"],
@@ -202,14 +206,18 @@ def main():
     results["miss_ratio_p50"] = misses["service"]["p50"] / misses["raw"]["p50"]
     results["miss_ratio_mean"] = misses["service"]["mean"] / misses["raw"]["mean"]
 
-    # Upstream economy, counted at the emulator.
+    # Upstream economy, counted at the emulator, across 6 processes sharing the table: on Lambda
+    # every concurrent request is its own process, so one process's coalescing proves nothing.
+    fleet = [service] + [Service(str(target / "sfn-results"), env) for _ in range(FLEET - 1)]
+    for member in fleet[1:]:
+        member.until_healthy()
     [crowd] = finished(1)
     before = describes(crowd)  # this script's own polling until it finished
     start_line = threading.Barrier(500)
 
-    def first_fetch(_):
+    def first_fetch(i):
         start_line.wait()
-        return get(f"{service.url}/executions/{crowd}")[0]
+        return get(f"{fleet[i % FLEET].url}/executions/{crowd}")[0]
 
     with concurrent.futures.ThreadPoolExecutor(500) as pool:
         statuses = list(pool.map(first_fetch, range(500)))
@@ -229,13 +237,17 @@ def main():
     )["executionArn"]
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
-        polls = list(pool.map(lambda _: get(f"{service.url}/executions/{arn}?wait={args.long_poll + 5}")[0], range(50)))
+        polls = list(pool.map(
+            lambda i: get(f"{fleet[i % FLEET].url}/executions/{arn}?wait={args.long_poll + 5}")[0],
+            range(50),
+        ))
     results["long_poll"] = {
-        "waiters": 50, "seconds": round(time.perf_counter() - started, 1),
+        "waiters": 50, "processes": FLEET, "seconds": round(time.perf_counter() - started, 1),
         "statuses": sorted(set(polls)), "describes": describes(arn),
     }
     results["rss_after_kib"] = rss_kib(service.proc.pid)
-    service.stop()
+    for member in fleet:
+        member.stop()
 
     # Cold starts: process start to first /healthz, and to a first cached result.
     colds, firsts = [], []
@@ -265,9 +277,9 @@ def write_report(r, args):
         ("Hot hit p50 / p99 latency", f"{hot['service']['p50']:.2f} / {hot['service']['p99']:.2f} ms", f"{hot['baseline']['p50']:.2f} / {hot['baseline']['p99']:.2f} ms", ""),
         ("Cache miss p50 latency", f"{r['misses']['service']['p50']:.2f} ms", f"{r['misses']['raw']['p50']:.2f} ms (raw GetItem + DescribeExecution)", f"{r['miss_ratio_p50']:.2f} (target ≤ 1.3)"),
         ("Cache miss mean / p99 latency", f"{r['misses']['service']['mean']:.2f} / {r['misses']['service']['p99']:.2f} ms", f"{r['misses']['raw']['mean']:.2f} / {r['misses']['raw']['p99']:.2f} ms", f"{r['miss_ratio_mean']:.2f} (mean)"),
-        ("DescribeExecution for 500 concurrent first fetches", str(r["describes_500_first"]), "", "target 1"),
+        (f"DescribeExecution for 500 concurrent first fetches over {FLEET} processes", str(r["describes_500_first"]), "", "target ≤ 2"),
         ("DescribeExecution for 1,000 fetches of a cached result", str(r["describes_1000_cached"]), "", "target 0"),
-        (f"DescribeExecution for {r['long_poll']['waiters']} clients long-polling {r['long_poll']['seconds']} s", str(r["long_poll"]["describes"]), "", f"≤ 1 per second; answers {r['long_poll']['statuses']}"),
+        (f"DescribeExecution for {r['long_poll']['waiters']} clients long-polling {r['long_poll']['seconds']} s over {FLEET} processes", str(r["long_poll"]["describes"]), "", f"≤ 1 per second; answers {r['long_poll']['statuses']}"),
         ("Process start → first /healthz (median of 15)", f"{r['cold_healthz_ms_median']:.1f} ms", "", ""),
         ("Process start → first cached result (median of 15)", f"{r['cold_first_result_ms_median']:.1f} ms", "", "one GetItem"),
         ("Resident memory: idle / after the load", f"{r['rss_idle_kib'] / 1024:.1f} / {r['rss_after_kib'] / 1024:.1f} MiB", "", ""),
