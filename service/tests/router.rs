@@ -64,6 +64,7 @@ fn execution(name: &str, status: ExecutionStatus) -> Execution {
         error: None,
         cause: None,
         redrive_status: RedriveStatus::Unknown,
+        redrive_count: 0,
         input: None,
     }
 }

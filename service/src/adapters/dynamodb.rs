@@ -2,7 +2,7 @@
 //!
 //! One item per execution, keyed by `executionArn` (S). A stored result: `document` (S, the
 //! result document's exact bytes), `status` (S), `final` (BOOL), `storedAt` (N), `expiresAt` (N,
-//! epoch seconds, the TTL attribute). The coordination state the instances share, beside it or
+//! epoch seconds, the TTL attribute), `redriveCount` (N) and `stopDate` (N, epoch ms), its rank. The coordination state the instances share, beside it or
 //! alone: `readDocument`, `readStatus`, `readStart`, `readAt` (the last read of a running
 //! execution), `leaseUntil` (an instance is reading), `notFoundFirst`, `notFoundAt` (a 404);
 //! times in epoch milliseconds. A coordination-only item expires an hour after it was made.
@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, ResultStore, SharedRead,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
     SharedState, StoreError, StoredResult,
 };
 
@@ -128,6 +128,14 @@ impl ResultStore for DynamoDbStore {
             ),
             ("final".to_owned(), AttributeValue::Bool(result.is_final)),
             (
+                "redriveCount".to_owned(),
+                AttributeValue::N(result.rank.redrive_count.to_string()),
+            ),
+            (
+                "stopDate".to_owned(),
+                AttributeValue::N(result.rank.stop_date_ms.to_string()),
+            ),
+            (
                 "storedAt".to_owned(),
                 AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
             ),
@@ -138,16 +146,29 @@ impl ResultStore for DynamoDbStore {
                 AttributeValue::N(epoch_seconds(at).to_string()),
             );
         }
-        // First writer wins; an expired result (TTL deletion lags by hours) may be replaced, and
-        // coordination state always is.
+        // First writer wins; an expired result (TTL deletion lags by hours) or one of a lower
+        // rank (an earlier run of a redriven execution) is replaced, coordination state always.
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(NO_LIVE_RESULT)
+            .condition_expression(format!(
+                "{NO_LIVE_RESULT} OR attribute_not_exists(#rc) OR #rc < :rc \
+                 OR (#rc = :rc AND #stop < :stop)"
+            ))
             .expression_attribute_names("#doc", "document")
             .expression_attribute_names("#expires", "expiresAt")
+            .expression_attribute_names("#rc", "redriveCount")
+            .expression_attribute_names("#stop", "stopDate")
+            .expression_attribute_values(
+                ":rc",
+                AttributeValue::N(result.rank.redrive_count.to_string()),
+            )
+            .expression_attribute_values(
+                ":stop",
+                AttributeValue::N(result.rank.stop_date_ms.to_string()),
+            )
             .expression_attribute_values(
                 ":nowSec",
                 AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
@@ -260,6 +281,12 @@ fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, Stor
             is_final: matches!(item.get("final"), Some(AttributeValue::Bool(true))),
             stored_at: number(&item, "storedAt").map_or(UNIX_EPOCH, from_epoch_seconds),
             expires_at: number(&item, "expiresAt").map(from_epoch_seconds),
+            rank: Rank {
+                redrive_count: number(&item, "redriveCount")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                stop_date_ms: number(&item, "stopDate").unwrap_or(0),
+            },
         }),
         Some(_) => return Err(malformed("document")),
         None => None,

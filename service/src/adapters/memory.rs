@@ -97,6 +97,7 @@ impl ExecutionStarter for InMemoryExecutions {
                 error: None,
                 cause: None,
                 redrive_status: RedriveStatus::Unknown,
+                redrive_count: 0,
                 input: Some(input.to_owned()),
             },
         );
@@ -161,13 +162,19 @@ impl ResultStore for InMemoryStore {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError> {
-        let written = self.coordinate(arn, result.stored_at, |state| {
+        self.check()?;
+        let mut map = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let state = map.entry(arn.as_str().to_owned()).or_default();
+        let written = match &state.result {
+            Some(stored) => !stored.is_live(result.stored_at) || stored.rank < result.rank,
+            None => true,
+        };
+        if written {
             *state = SharedState {
                 result: Some(result.clone()),
                 ..SharedState::default()
             };
-            true
-        })?;
+        }
         Ok(if written {
             PutOutcome::Written
         } else {

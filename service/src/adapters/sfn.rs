@@ -65,6 +65,10 @@ impl ExecutionSource for StepFunctions {
                 Some(ExecutionRedriveStatus::NotRedrivable) => RedriveStatus::NotRedrivable,
                 _ => RedriveStatus::Unknown,
             },
+            redrive_count: out
+                .redrive_count()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             input: out.input().map(str::to_owned),
         })
     }
@@ -104,8 +108,15 @@ impl ExecutionStarter for StepFunctions {
     }
 }
 
+/// Step Functions' dates are epoch milliseconds, sent as float seconds (`1795886931.043`), which
+/// parse a hair below the millisecond (`.042999…`): round to the nearest one, so a document built
+/// from `DescribeExecution` says what one built from the execution's event says.
 fn system_time(t: &DateTime) -> SystemTime {
-    SystemTime::try_from(*t).unwrap_or(SystemTime::UNIX_EPOCH)
+    let nanos = t.as_nanos();
+    let millis = (nanos + 500_000).div_euclid(1_000_000);
+    u64::try_from(millis).map_or(SystemTime::UNIX_EPOCH, |ms| {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+    })
 }
 
 /// Maps the SDK's error to the port's kinds by variant and error code, keeping it as the source.
@@ -145,5 +156,20 @@ fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
             .raw_response()
             .is_some_and(|raw| raw.status().is_server_error()),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_second_dates_round_to_the_nearest_millisecond() {
+        let t = DateTime::from_secs_f64(1_795_886_931.043);
+        let ms = system_time(&t)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_millis();
+        assert_eq!(ms, 1_795_886_931_043);
     }
 }

@@ -11,7 +11,7 @@ pub enum ArnError {
     #[error("the ARN is longer than {MAX_ARN_LENGTH} characters")]
     TooLong,
     #[error(
-        "not an ARN: expected arn:PARTITION:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME"
+        "not an ARN: expected arn:PARTITION:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME (or :express:STATE_MACHINE:NAME:ID)"
     )]
     Malformed,
     #[error("not a Step Functions ARN (service is `{0}`, expected `states`)")]
@@ -26,16 +26,16 @@ pub enum ArnError {
     Account(String),
     #[error("the {0} name is empty, longer than 80 characters, or holds characters Step Functions does not allow in names")]
     Name(&'static str),
-    #[error("this is an EXPRESS execution ARN; Step Functions does not record Express executions for DescribeExecution, so their result is only returned by the synchronous start (POST /executions/sync)")]
-    Express,
 }
 
-/// The ARN of a Standard workflow execution: `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`.
+/// The ARN of a workflow execution: Standard, `arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME`,
+/// or Express, `arn:PARTITION:states:REGION:ACCOUNT:express:MACHINE:NAME:ID`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExecutionArn {
     raw: String,
     state_machine: StateMachineArn,
-    name_start: usize,
+    name: std::ops::Range<usize>,
+    express: bool,
 }
 
 /// The unqualified ARN of a state machine: `arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME`.
@@ -81,42 +81,48 @@ fn split(s: &str) -> Result<Parts<'_>, ArnError> {
 }
 
 impl ExecutionArn {
-    /// Parses a Standard execution ARN; anything else (Express executions, state machines,
-    /// activities, map runs, foreign services) is refused with the reason.
+    /// Parses a Standard or Express execution ARN; anything else (state machines, activities,
+    /// map runs, foreign services) is refused with the reason.
     pub fn parse(s: &str) -> Result<Self, ArnError> {
         let parts = split(s)?;
-        match parts.resource {
-            "execution" => {}
-            "express" => return Err(ArnError::Express),
-            other => return Err(ArnError::NotAnExecution(other.to_owned())),
-        }
-        let [machine, name] = parts.rest.as_slice() else {
-            return Err(ArnError::Malformed);
+        let (machine, name, id) = match (parts.resource, parts.rest.as_slice()) {
+            ("execution", [machine, name]) => (*machine, *name, None),
+            ("express", [machine, name, id]) => (*machine, *name, Some(*id)),
+            ("execution" | "express", _) => return Err(ArnError::Malformed),
+            (other, _) => return Err(ArnError::NotAnExecution(other.to_owned())),
         };
         if !is_name(machine) {
             return Err(ArnError::Name("state machine"));
         }
-        if !is_name(name) {
+        if !is_name(name) || id.is_some_and(|id| !is_name(id)) {
             return Err(ArnError::Name("execution"));
         }
         let state_machine = StateMachineArn(format!(
             "arn:{}:states:{}:{}:stateMachine:{machine}",
             parts.partition, parts.region, parts.account
         ));
+        let end = s.len() - id.map_or(0, |id| id.len() + 1);
         Ok(Self {
             raw: s.to_owned(),
             state_machine,
-            name_start: s.len() - name.len(),
+            name: end - name.len()..end,
+            express: id.is_some(),
         })
+    }
+
+    /// Whether this is an Express execution: Step Functions' `DescribeExecution` does not serve
+    /// those; only what their logs delivered is known.
+    pub fn is_express(&self) -> bool {
+        self.express
     }
 
     pub fn as_str(&self) -> &str {
         &self.raw
     }
 
-    /// The execution's name: the last field of the ARN.
+    /// The execution's name.
     pub fn name(&self) -> &str {
-        &self.raw[self.name_start..]
+        &self.raw[self.name.clone()]
     }
 
     pub fn state_machine(&self) -> &StateMachineArn {
@@ -243,9 +249,20 @@ mod tests {
     }
 
     #[test]
-    fn express_execution_arns_are_refused_with_their_own_reason() {
-        let arn = "arn:aws:states:us-east-1:123456789012:express:Fast:n:0a1b";
-        assert_eq!(ExecutionArn::parse(arn), Err(ArnError::Express));
+    fn an_express_execution_arn_parses_with_its_machine_name_and_id() {
+        let raw = "arn:aws:states:us-east-1:123456789012:express:Fast:order-1:0a1b-2c";
+        let arn = ExecutionArn::parse(raw).expect("valid");
+        assert!(arn.is_express());
+        assert_eq!(arn.name(), "order-1");
+        assert_eq!(
+            arn.state_machine().as_str(),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:Fast"
+        );
+        assert!(!ExecutionArn::parse(GOOD).expect("valid").is_express());
+        assert_eq!(
+            ExecutionArn::parse("arn:aws:states:us-east-1:123456789012:express:Fast:n"),
+            Err(ArnError::Malformed)
+        );
     }
 
     #[test]

@@ -75,8 +75,17 @@ pub struct Execution {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub redrive_status: RedriveStatus,
+    /// How many times it was redriven: a later run under the same ARN has a greater count.
+    pub redrive_count: u32,
     /// The execution's input, only to recognise an idempotent retry; never logged or answered.
     pub input: Option<String>,
+}
+
+/// The order of results stored under one ARN: `(redriveCount, stopDate)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank {
+    pub redrive_count: u32,
+    pub stop_date_ms: u64,
 }
 
 /// How long a result may be kept, decided by the cache rules.
@@ -106,6 +115,18 @@ impl Execution {
                     Finality::Provisional
                 }
             }
+        }
+    }
+
+    /// Where this result stands among the results of the same ARN: a redriven run's, or one
+    /// that stopped later, replaces an earlier one.
+    pub fn rank(&self) -> Rank {
+        Rank {
+            redrive_count: self.redrive_count,
+            stop_date_ms: self
+                .stop_date
+                .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -188,6 +209,7 @@ mod tests {
             error: None,
             cause: None,
             redrive_status: RedriveStatus::Unknown,
+            redrive_count: 0,
             input: None,
         }
     }

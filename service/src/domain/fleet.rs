@@ -21,6 +21,8 @@ pub const NOT_FOUND_MEMORY: Duration = Duration::from_secs(60);
 /// While waiting, how long a name Step Functions does not know yet is taken for a just-started
 /// execution (`DescribeExecution` is eventually consistent) and asked about again each tick.
 pub const NOT_FOUND_GRACE: Duration = Duration::from_secs(5);
+/// An Express execution's longest run, and a margin for its logs to arrive.
+pub const EXPRESS_LONGEST: Duration = Duration::from_secs(6 * 60);
 /// The longest a read lease is held: Step Functions' whole-call timeout and a margin.
 const LEASE: Duration = Duration::from_secs(6);
 
@@ -53,6 +55,9 @@ impl Results {
     /// Looks at `arn` once: the table, then (holding the lease) Step Functions. `waiting` asks a
     /// young 404 again, once a tick, instead of taking it as final.
     pub(super) async fn step(&self, arn: &ExecutionArn, waiting: bool, by: Instant) -> Step {
+        if arn.is_express() {
+            return self.step_express(arn, by).await;
+        }
         let now = wall_clock();
         let state = match bounded(by, self.store.state(arn)).await {
             Some(Ok(state)) => Some(state),
@@ -116,6 +121,37 @@ impl Results {
         }
         self.describe(arn, now, stale, last, first_not_found, by)
             .await
+    }
+
+    /// An Express execution: only what its logs delivered to the table is known, and
+    /// `DescribeExecution` does not serve it, so it is never asked.
+    async fn step_express(&self, arn: &ExecutionArn, by: Instant) -> Step {
+        let now = wall_clock();
+        let state = match bounded(by, self.store.state(arn)).await {
+            Some(Ok(state)) => state,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "result store read failed");
+                let err = RetrievalError::Unavailable(SourceError::Unavailable(Box::new(err)));
+                return Step::Trouble(Arc::new(err), None);
+            }
+            None => return Step::OutOfTime(None),
+        };
+        if let Some(result) = &state.result {
+            if result.is_live(now) {
+                self.hot.insert(arn, result.clone());
+                return Step::Known(stored_answer(result, Origin::Hit));
+            }
+        }
+        match &state.read {
+            // Express executions run 5 minutes at most: an older start whose stop never arrived
+            // is not known to be running.
+            Some(read) if since(read.start_date, now) < EXPRESS_LONGEST => {
+                let mut answer = shared_answer(read, now);
+                answer.origin = Origin::Hit;
+                Step::Known(answer)
+            }
+            _ => Step::NotFound(now),
+        }
     }
 
     /// `DescribeExecution`, holding the lease, and shares what it says: a stopped result is
@@ -196,6 +232,7 @@ impl Results {
                 is_final: finality == Finality::Final,
                 stored_at: now,
                 expires_at,
+                rank: execution.rank(),
             };
             self.hot.insert(arn, item.clone());
             self.share(arn, "result", move |store, arn| async move {

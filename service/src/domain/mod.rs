@@ -10,7 +10,7 @@ pub mod retrieval;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
-pub use execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
+pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus};
 pub use ports::{
     Claim, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, NotFoundMark, PutOutcome,
     ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StoreError,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::arn::{ExecutionArn, StateMachineArn};
-use super::execution::{Execution, ExecutionStatus};
+use super::execution::{Execution, ExecutionStatus, Rank};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -39,6 +39,8 @@ pub struct StoredResult {
     pub stored_at: SystemTime,
     /// After this instant the item is treated as absent (DynamoDB TTL deletes it later).
     pub expires_at: Option<SystemTime>,
+    /// A result of a greater rank (a redrive, a later stop) replaces this one even while live.
+    pub rank: Rank,
 }
 
 impl StoredResult {
@@ -104,8 +106,9 @@ pub struct Claim {
 pub trait ResultStore: Send + Sync {
     /// The item for `arn`, read consistently.
     async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError>;
-    /// Writes unless a live result is already there: the first writer wins. Replaces any
-    /// coordination state.
+    /// Writes unless a live result of the same or a greater rank is already there: the first
+    /// writer wins, a redriven run's result replaces an earlier one. Replaces any coordination
+    /// state.
     async fn put_if_absent(
         &self,
         arn: &ExecutionArn,

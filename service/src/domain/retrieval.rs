@@ -60,6 +60,8 @@ pub struct Answer {
 pub enum RetrievalError {
     #[error("the execution does not exist")]
     NotFound,
+    #[error("no result of this Express execution was recorded")]
+    ExpressNotRecorded,
     #[error("Step Functions is unavailable and nothing is cached")]
     Unavailable(#[source] SourceError),
     #[error("Step Functions refused the request")]
@@ -251,8 +253,9 @@ impl Results {
                     match mode {
                         // It was started by this request: not visible yet, so running.
                         Watch::Started => {}
-                        Watch::Wait if young => not_found = true,
-                        _ => return Err(Arc::new(RetrievalError::NotFound)),
+                        // Express results arrive through logs; a wait waits for them.
+                        Watch::Wait if young || arn.is_express() => not_found = true,
+                        _ => return Err(Arc::new(not_found_error(arn))),
                     }
                 }
                 Step::Busy(seen) | Step::OutOfTime(seen) => {
@@ -280,7 +283,7 @@ impl Results {
         }
         match (last, trouble) {
             (Some(answer), _) => Ok(answer),
-            (None, _) if not_found => Err(Arc::new(RetrievalError::NotFound)),
+            (None, _) if not_found => Err(Arc::new(not_found_error(arn))),
             (None, Some(err)) => Err(err),
             (None, None) => Err(Arc::new(RetrievalError::Unavailable(out_of_time()))),
         }
@@ -297,6 +300,7 @@ impl Results {
             error: None,
             cause: None,
             redrive_status: RedriveStatus::Unknown,
+            redrive_count: 0,
             input: None,
         };
         Answer {
@@ -319,6 +323,14 @@ enum Watch {
     Wait,
     /// Until it stops; this request started it, so a 404 means not visible yet.
     Started,
+}
+
+fn not_found_error(arn: &ExecutionArn) -> RetrievalError {
+    if arn.is_express() {
+        RetrievalError::ExpressNotRecorded
+    } else {
+        RetrievalError::NotFound
+    }
 }
 
 fn out_of_time() -> SourceError {

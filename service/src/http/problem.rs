@@ -21,6 +21,8 @@ pub enum ApiError {
     StateMachineNotAllowed,
     #[error("no execution has this ARN")]
     ExecutionNotFound,
+    #[error("no result of this Express execution was recorded")]
+    ExpressNotRecorded,
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -50,14 +52,15 @@ pub enum ApiError {
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidArn(ArnError::Express) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidArn(_)
             | Self::InvalidWait(_)
             | Self::InvalidName(_)
             | Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
-            Self::ExecutionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::ExecutionNotFound | Self::ExpressNotRecorded | Self::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) | Self::StartUnconfirmed(..) | Self::ExistingUnreadable(..) => {
@@ -69,10 +72,10 @@ impl ApiError {
 
     fn slug(&self) -> &'static str {
         match self {
-            Self::InvalidArn(ArnError::Express) => "express-execution",
             Self::InvalidArn(_) => "invalid-execution-arn",
             Self::StateMachineNotAllowed => "state-machine-not-allowed",
             Self::ExecutionNotFound => "execution-not-found",
+            Self::ExpressNotRecorded => "express-result-not-recorded",
             Self::RouteNotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidWait(_) => "invalid-wait",
@@ -96,10 +99,10 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            Self::InvalidArn(ArnError::Express) => "Express executions cannot be read",
             Self::InvalidArn(_) => "Invalid execution ARN",
             Self::StateMachineNotAllowed => "State machine not allowed",
             Self::ExecutionNotFound => "Execution not found",
+            Self::ExpressNotRecorded => "Express result not recorded",
             Self::RouteNotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::InvalidWait(_) => "Invalid wait",
@@ -124,6 +127,7 @@ impl ApiError {
             Self::ExecutionNotFound => {
                 "Step Functions has no execution with this ARN (executions are kept 90 days after they stop; a new one can take a moment to appear).".into()
             }
+            Self::ExpressNotRecorded => "Step Functions keeps no record of Express executions that DescribeExecution could read; their results exist here only once the state machine's log subscription has delivered them (usually within seconds of the stop), and are kept for the table's retention.".into(),
             Self::RouteNotFound => "No route matches this path.".into(),
             Self::MethodNotAllowed => "This route does not accept this method.".into(),
             Self::InvalidWait(why) | Self::InvalidInput(why) => why.clone(),
@@ -150,6 +154,7 @@ impl From<Arc<RetrievalError>> for ApiError {
     fn from(e: Arc<RetrievalError>) -> Self {
         match *e {
             RetrievalError::NotFound => Self::ExecutionNotFound,
+            RetrievalError::ExpressNotRecorded => Self::ExpressNotRecorded,
             RetrievalError::Unavailable(_) => Self::Unavailable(Box::new(e)),
             RetrievalError::Failed(_) | RetrievalError::Crashed(_) => Self::Upstream(Box::new(e)),
         }
@@ -205,6 +210,7 @@ impl IntoResponse for ApiError {
         let looked_up = matches!(
             self,
             Self::ExecutionNotFound
+                | Self::ExpressNotRecorded
                 | Self::Unavailable(_)
                 | Self::Upstream(_)
                 | Self::Conflict
