@@ -14,7 +14,7 @@ use std::sync::Arc;
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, ResultStore, Results,
+    CachePolicy, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, ResultStore, Results,
 };
 pub use http::{router, AppState};
 
@@ -23,6 +23,7 @@ pub use http::{router, AppState};
 pub struct Ports {
     pub source: Arc<dyn ExecutionSource>,
     pub starter: Arc<dyn ExecutionStarter>,
+    pub lister: Arc<dyn ExecutionLister>,
     pub store: Arc<dyn ResultStore>,
 }
 
@@ -45,7 +46,14 @@ impl AppState {
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
         Self::from_shared(http::Shared {
-            results: Results::new(ports.source, ports.store, hot, ports.starter, policy),
+            results: Results::new(
+                ports.source,
+                ports.store,
+                hot,
+                ports.starter,
+                ports.lister,
+                policy,
+            ),
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

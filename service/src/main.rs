@@ -21,7 +21,8 @@ async fn main() -> ExitCode {
     let sfn = Arc::new(StepFunctions::new(&sdk));
     let ports = Ports {
         source: sfn.clone(),
-        starter: sfn,
+        starter: sfn.clone(),
+        lister: sfn,
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };
     let state = AppState::new(&config, ports);

@@ -67,7 +67,8 @@ fn app() -> axum::Router {
     let executions = InMemoryExecutions::default();
     let ports = Ports {
         source: Arc::new(executions.clone()),
-        starter: Arc::new(executions),
+        starter: Arc::new(executions.clone()),
+        lister: Arc::new(executions),
         store: Arc::new(InMemoryStore::default()),
     };
     router(AppState::new(&config, ports))

@@ -36,6 +36,7 @@ fn fixture() -> Fixture {
     let ports = Ports {
         source: Arc::new(executions.clone()),
         starter: Arc::new(executions.clone()),
+        lister: Arc::new(executions.clone()),
         store: Arc::new(store.clone()),
     };
     let state = AppState::new(&config, ports);
@@ -65,6 +66,7 @@ fn execution(name: &str, status: ExecutionStatus) -> Execution {
         cause: None,
         redrive_status: RedriveStatus::Unknown,
         redrive_count: 0,
+        output_truncated: false,
         input: None,
     }
 }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
+    Claim, ExecutionArn, StateMachineArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
     SharedState, StoreError, StoredResult,
 };
 
@@ -253,6 +253,41 @@ impl ResultStore for DynamoDbStore {
         conditional(update.send().await).map(drop)
     }
 
+    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(watermark_key(machine)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError(Box::new(e)))?;
+        Ok(out
+            .item
+            .and_then(|item| match item.get("watermark") {
+                Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+                _ => None,
+            })
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)))
+    }
+
+    async fn set_watermark(
+        &self,
+        machine: &StateMachineArn,
+        at: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, AttributeValue::S(watermark_key(machine)))
+            .item("watermark", millis(at))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| StoreError(Box::new(e)))
+    }
+
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
         let update = self
             .coordinate(arn, SystemTime::now())
@@ -310,6 +345,11 @@ fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, Stor
         lease_until: number(&item, "leaseUntil").map(ms),
         not_found,
     })
+}
+
+/// The reconcile watermark's key: `reconcile#` and the machine's ARN, never an execution ARN.
+fn watermark_key(machine: &StateMachineArn) -> String {
+    format!("reconcile#{machine}")
 }
 
 fn millis(t: SystemTime) -> AttributeValue {

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::domain::{
-    Claim, Execution, ExecutionArn, ExecutionSource, ExecutionStarter, ExecutionStatus,
-    NotFoundMark, PutOutcome, RedriveStatus, ResultStore, SharedRead, SharedState, SourceError,
+    Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
+    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, RedriveStatus, ResultStore, SharedRead, SharedState, SourceError,
     StartError, Started, StateMachineArn, StoreError, StoredResult,
 };
 
@@ -69,6 +69,32 @@ impl ExecutionSource for InMemoryExecutions {
 }
 
 #[async_trait]
+impl ExecutionLister for InMemoryExecutions {
+    /// Every execution of `machine`, newest first, in one page.
+    async fn list(
+        &self,
+        machine: &StateMachineArn,
+        _next: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut executions: Vec<Listed> = map
+            .values()
+            .filter(|e| e.arn.state_machine() == machine)
+            .map(|e| Listed {
+                arn: e.arn.clone(),
+                status: e.status,
+                start_date: e.start_date,
+            })
+            .collect();
+        executions.sort_by_key(|e| std::cmp::Reverse(e.start_date));
+        Ok(Page {
+            executions,
+            next: None,
+        })
+    }
+}
+
+#[async_trait]
 impl ExecutionStarter for InMemoryExecutions {
     /// Starts a RUNNING execution (the test decides later what it becomes).
     async fn start(
@@ -98,6 +124,7 @@ impl ExecutionStarter for InMemoryExecutions {
                 cause: None,
                 redrive_status: RedriveStatus::Unknown,
                 redrive_count: 0,
+                output_truncated: false,
                 input: Some(input.to_owned()),
             },
         );
@@ -110,6 +137,7 @@ impl ExecutionStarter for InMemoryExecutions {
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
     items: Arc<Mutex<HashMap<String, SharedState>>>,
+    watermarks: Arc<Mutex<HashMap<String, SystemTime>>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -221,6 +249,23 @@ impl ResultStore for InMemoryStore {
             true
         })
         .map(drop)
+    }
+
+    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError> {
+        self.check()?;
+        let marks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(marks.get(machine.as_str()).copied())
+    }
+
+    async fn set_watermark(
+        &self,
+        machine: &StateMachineArn,
+        at: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        let mut marks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        marks.insert(machine.as_str().to_owned(), at);
+        Ok(())
     }
 
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {

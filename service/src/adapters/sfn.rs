@@ -14,8 +14,8 @@ use aws_sdk_sfn::Client;
 
 use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
 use crate::domain::{
-    Execution, ExecutionArn, ExecutionSource, ExecutionStarter, ExecutionStatus, RedriveStatus,
-    SourceError, StartError, Started, StateMachineArn,
+    Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter, ExecutionStatus,
+    Listed, Page, RedriveStatus, SourceError, StartError, Started, StateMachineArn,
 };
 
 #[derive(Debug, Clone)]
@@ -69,7 +69,46 @@ impl ExecutionSource for StepFunctions {
                 .redrive_count()
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
+            output_truncated: false,
             input: out.input().map(str::to_owned),
+        })
+    }
+}
+
+#[async_trait]
+impl ExecutionLister for StepFunctions {
+    async fn list(
+        &self,
+        machine: &StateMachineArn,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let out = self
+            .client
+            .list_executions()
+            .state_machine_arn(machine.as_str())
+            .set_next_token(next.map(str::to_owned))
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
+                _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
+                _ => SourceError::Failed(Box::new(err)),
+            })?;
+        let executions = out
+            .executions()
+            .iter()
+            .filter_map(|item| {
+                Some(Listed {
+                    arn: ExecutionArn::parse(item.execution_arn()).ok()?,
+                    status: ExecutionStatus::parse(item.status().as_str())?,
+                    start_date: system_time(item.start_date()),
+                })
+            })
+            .collect();
+        Ok(Page {
+            executions,
+            next: out.next_token().map(str::to_owned),
         })
     }
 }

@@ -8,6 +8,9 @@ use serde_json::value::RawValue;
 
 use super::arn::ExecutionArn;
 
+/// The start date of an Express execution whose start was never logged: `startDate` is null.
+pub const UNKNOWN_START: SystemTime = SystemTime::UNIX_EPOCH;
+
 /// How long a FAILED, TIMED_OUT or ABORTED Standard execution can still be redriven.
 pub const REDRIVE_WINDOW: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
@@ -77,6 +80,9 @@ pub struct Execution {
     pub redrive_status: RedriveStatus,
     /// How many times it was redriven: a later run under the same ARN has a greater count.
     pub redrive_count: u32,
+    /// Step Functions cut the output (an Express log holds 248 KB at most): `output` is `None`
+    /// and the document says so, rather than carrying cut JSON.
+    pub output_truncated: bool,
     /// The execution's input, only to recognise an idempotent retry; never logged or answered.
     pub input: Option<String>,
 }
@@ -154,13 +160,15 @@ impl Execution {
             state_machine_arn: &self.state_machine_arn,
             name: self.arn.name(),
             status: self.status.as_str(),
-            start_date: humantime::format_rfc3339_millis(self.start_date).to_string(),
+            start_date: (self.start_date != UNKNOWN_START)
+                .then(|| humantime::format_rfc3339_millis(self.start_date).to_string()),
             stop_date: self
                 .stop_date
                 .map(|d| humantime::format_rfc3339_millis(d).to_string()),
             output: stopped.then_some(output),
             error: self.error.as_deref(),
             cause: self.cause.as_deref(),
+            output_truncated: self.output_truncated,
         };
         // Serializing borrowed strings and a validated raw value cannot fail.
         Bytes::from(serde_json::to_vec(&document).unwrap_or_default())
@@ -174,12 +182,14 @@ struct Document<'a> {
     state_machine_arn: &'a str,
     name: &'a str,
     status: &'a str,
-    start_date: String,
+    start_date: Option<String>,
     stop_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<Output<'a>>,
     error: Option<&'a str>,
     cause: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    output_truncated: bool,
 }
 
 #[derive(Serialize)]
@@ -210,6 +220,7 @@ mod tests {
             cause: None,
             redrive_status: RedriveStatus::Unknown,
             redrive_count: 0,
+            output_truncated: false,
             input: None,
         }
     }

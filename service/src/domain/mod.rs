@@ -5,14 +5,19 @@ pub mod budget;
 pub mod execution;
 pub mod fleet;
 pub mod flights;
+pub mod ingest;
 pub mod ports;
+pub mod reconcile;
 pub mod retrieval;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
+pub use ingest::{IngestError, Ingested};
+pub use reconcile::{ReconcileBudget, Reconciled};
 pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus};
 pub use ports::{
-    Claim, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, NotFoundMark, PutOutcome,
+    Claim, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed, NoHotCache,
+    NotFoundMark, Page, PutOutcome,
     ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StoreError,
     StoredResult,
 };

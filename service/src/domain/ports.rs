@@ -29,6 +29,28 @@ pub trait ExecutionSource: Send + Sync {
     async fn describe(&self, arn: &ExecutionArn) -> Result<Execution, SourceError>;
 }
 
+/// One execution as `ListExecutions` lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub arn: ExecutionArn,
+    pub status: ExecutionStatus,
+    pub start_date: SystemTime,
+}
+
+/// A page of `ListExecutions`, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub executions: Vec<Listed>,
+    pub next: Option<String>,
+}
+
+/// Lists a state machine's executions: `ListExecutions`.
+#[async_trait]
+pub trait ExecutionLister: Send + Sync {
+    async fn list(&self, machine: &StateMachineArn, next: Option<&str>)
+        -> Result<Page, SourceError>;
+}
+
 /// A stopped execution's result document as kept in the result store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResult {
@@ -127,6 +149,14 @@ pub trait ResultStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Holds the lease until `until` (after a failed read: the fleet backs off together).
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError>;
+    /// How far back the last reconcile of `machine` got: executions started before it were
+    /// all stopped and stored (kept under a key that is not an execution ARN).
+    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError>;
+    async fn set_watermark(
+        &self,
+        machine: &StateMachineArn,
+        at: SystemTime,
+    ) -> Result<(), StoreError>;
 }
 
 /// An in-process cache of stopped executions' results, in front of the result store.

@@ -14,7 +14,7 @@ use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 use super::fleet::{stored_answer, Step, NOT_FOUND_GRACE};
 use super::flights::{current_slot, next_slot, Flights, TICK};
 use super::ports::{
-    ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError, StartError, Started,
+    ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError, StartError, Started,
 };
 
 pub type Outcome = Result<Answer, Arc<RetrievalError>>;
@@ -94,6 +94,7 @@ pub struct Results {
     pub(super) store: Arc<dyn ResultStore>,
     pub(super) hot: Arc<dyn HotCache>,
     starter: Arc<dyn ExecutionStarter>,
+    pub(super) lister: Arc<dyn ExecutionLister>,
     flights: Arc<Flights<Step>>,
     /// This instance's reads of running executions, kept a tick: its fallback when the table
     /// cannot be read.
@@ -116,6 +117,7 @@ impl Results {
         store: Arc<dyn ResultStore>,
         hot: Arc<dyn HotCache>,
         starter: Arc<dyn ExecutionStarter>,
+        lister: Arc<dyn ExecutionLister>,
         policy: CachePolicy,
     ) -> Self {
         Self {
@@ -123,6 +125,7 @@ impl Results {
             store,
             hot,
             starter,
+            lister,
             flights: Arc::default(),
             reads: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -301,6 +304,7 @@ impl Results {
             cause: None,
             redrive_status: RedriveStatus::Unknown,
             redrive_count: 0,
+            output_truncated: false,
             input: None,
         };
         Answer {

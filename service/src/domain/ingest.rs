@@ -1,0 +1,148 @@
+//! Results pushed by Step Functions' own events, stored before anyone asks: Standard executions'
+//! status changes, Express executions' log records, and the reconcile that catches what events
+//! missed. Events come at least once and out of order: a result replaces a stored one only when
+//! its rank (`redriveCount`, `stopDate`) is greater.
+
+use std::time::SystemTime;
+
+use super::arn::ExecutionArn;
+use super::budget::wall_clock;
+use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus, UNKNOWN_START};
+use super::ports::{PutOutcome, SharedRead, SourceError, StoreError, StoredResult};
+use super::retrieval::Results;
+
+/// What an event changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// The result (or, for an Express start, the open execution) is in the table now.
+    Stored,
+    /// The table already held this result or a newer one: a duplicate or an older event.
+    Unchanged,
+}
+
+/// Why an event could not be stored; the invocation fails so that Lambda retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the result store failed")]
+    Store(#[source] StoreError),
+    #[error("Step Functions could not be read")]
+    Source(#[source] SourceError),
+    #[error("DescribeExecution does not show the execution stopped yet")]
+    NotStoppedYet,
+}
+
+impl Results {
+    /// Stores a Standard execution's stop as its event told it. An event whose output was left
+    /// out (over 248 KB escaped) costs exactly one `DescribeExecution`.
+    #[tracing::instrument(skip_all, fields(execution_arn = %execution.arn))]
+    pub async fn record_stop(
+        &self,
+        execution: Execution,
+        output_included: bool,
+    ) -> Result<Ingested, IngestError> {
+        let execution = if output_included {
+            execution
+        } else {
+            let described = self
+                .source
+                .describe(&execution.arn)
+                .await
+                .map_err(IngestError::Source)?;
+            // DescribeExecution is eventually consistent: fail, and the retry sees the stop.
+            if !described.status.is_stopped() || described.rank() < execution.rank() {
+                return Err(IngestError::NotStoppedYet);
+            }
+            described
+        };
+        self.store_result(&execution).await
+    }
+
+    /// Records an Express execution's start: a `GET` answers `202` until its stop arrives.
+    pub async fn record_express_start(
+        &self,
+        arn: &ExecutionArn,
+        start: SystemTime,
+    ) -> Result<Ingested, IngestError> {
+        let execution = Execution {
+            arn: arn.clone(),
+            state_machine_arn: arn.state_machine().as_str().to_owned(),
+            status: ExecutionStatus::Running,
+            start_date: start,
+            stop_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            redrive_status: RedriveStatus::NotRedrivable,
+            redrive_count: 0,
+            output_truncated: false,
+            input: None,
+        };
+        let read = SharedRead {
+            document: execution.document(),
+            status: ExecutionStatus::Running,
+            start_date: start,
+            read_at: start,
+        };
+        self.store
+            .record_read(arn, &read)
+            .await
+            .map_err(IngestError::Store)?;
+        Ok(Ingested::Stored)
+    }
+
+    /// Stores an Express execution's stop. Its start date comes from the start recorded before
+    /// (or `start`, when the same batch held it); an Express execution is never redriven.
+    pub async fn record_express_stop(
+        &self,
+        mut execution: Execution,
+        start: Option<SystemTime>,
+    ) -> Result<Ingested, IngestError> {
+        execution.start_date = match start {
+            Some(start) => start,
+            None => self
+                .store
+                .state(&execution.arn)
+                .await
+                .map_err(IngestError::Store)?
+                .read
+                .map_or(UNKNOWN_START, |read| read.start_date),
+        };
+        execution.redrive_status = RedriveStatus::NotRedrivable;
+        self.store_result(&execution).await
+    }
+
+    /// Writes a stopped execution's result unless the table holds it or a newer one.
+    pub(super) async fn store_result(
+        &self,
+        execution: &Execution,
+    ) -> Result<Ingested, IngestError> {
+        let now = wall_clock();
+        let finality = execution.finality(now);
+        if finality == Finality::Open {
+            return Ok(Ingested::Unchanged);
+        }
+        let item = StoredResult {
+            document: execution.document(),
+            status: execution.status,
+            is_final: finality == Finality::Final,
+            stored_at: now,
+            expires_at: match finality {
+                Finality::Final => self.policy.retention.map(|keep| now + keep),
+                _ => Some(now + self.policy.provisional_ttl),
+            },
+            rank: execution.rank(),
+        };
+        match self
+            .store
+            .put_if_absent(&execution.arn, &item)
+            .await
+            .map_err(IngestError::Store)?
+        {
+            PutOutcome::Written => {
+                self.hot.insert(&execution.arn, item);
+                Ok(Ingested::Stored)
+            }
+            PutOutcome::AlreadyPresent => Ok(Ingested::Unchanged),
+        }
+    }
+}
