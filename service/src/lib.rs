@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod server;
+pub mod telemetry;
 
 use std::sync::Arc;
 

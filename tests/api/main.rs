@@ -7,6 +7,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod lambda;
+mod logs;
 mod meta;
 mod service;
 mod soak;
