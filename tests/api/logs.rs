@@ -2,17 +2,12 @@
 
 use serde_json::json;
 
-use crate::helpers::{header, unique, TestApp};
+use crate::helpers::{header, start_the_greeting_machine, unique, TestApp};
 
 #[tokio::test]
 async fn trace_logs_never_carry_execution_input_or_output() {
     let app = TestApp::spawn_with(false, |env| {
-        let greeting = env["ALLOWED_STATE_MACHINES"]
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        env.insert("START_STATE_MACHINE".into(), greeting);
+        start_the_greeting_machine(env);
         env.insert("RUST_LOG".into(), "trace".into());
         // The SDK's own switch to print bodies it marks sensitive: the cap must hold anyway.
         env.insert("LOG_SENSITIVE_BODIES".into(), "true".into());

@@ -7,6 +7,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod lambda;
+mod lambda_runtime;
 mod logs;
 mod meta;
 mod service;
