@@ -6,15 +6,18 @@
 pub mod adapters;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod http;
 pub mod server;
+pub mod telemetry;
 
 use std::sync::Arc;
 
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, NoHotCache, ResultStore, Results,
+    CachePolicy, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, NoHotCache,
+    ResultStore, Results,
 };
 pub use http::{router, AppState};
 

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    lambda_http::tracing::init_default_subscriber();
+    sfn_results::telemetry::init();
     let sdk = aws::load().await;
     let sfn = Arc::new(StepFunctions::new(&sdk));
     let ports = Ports {

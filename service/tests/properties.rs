@@ -1,13 +1,17 @@
-//! Property tests: ARN parsing and path decoding never panic, and no input reaches a 5xx.
+//! Property tests: ARN parsing and path decoding never panic, no input reaches a 5xx, and reads
+//! of allowed machines' executions earn exactly the status their upstream state calls for.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use proptest::prelude::*;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
-use sfn_results::domain::{ExecutionArn, StateMachineArn};
+use sfn_results::domain::{
+    Execution, ExecutionArn, ExecutionStatus, RedriveStatus, StateMachineArn,
+};
 use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
@@ -104,5 +108,162 @@ proptest! {
             app().oneshot(request).await.expect("infallible").status()
         });
         prop_assert!(!status.is_server_error(), "{:?}", status);
+    }
+}
+
+/// The machines the service below may read; the other two are refused.
+const MACHINES: [&str; 4] = [
+    "arn:aws:states:us-east-1:123456789012:stateMachine:Orders",
+    "arn:aws:states:us-east-1:123456789012:stateMachine:Billing",
+    "arn:aws:states:us-east-1:210987654321:stateMachine:Orders",
+    "arn:aws:states:us-east-1:123456789012:stateMachine:Secret",
+];
+
+/// One read of an execution under one of `MACHINES`, and what the fakes hold for it.
+#[derive(Debug, Clone)]
+struct Case {
+    machine: usize,
+    name: String,
+    /// `None`: Step Functions does not know the execution.
+    upstream: Option<ExecutionStatus>,
+    throttled: bool,
+    store_failing: bool,
+    /// 0: raw colons, 1: `%3A`, 2: every byte percent-encoded.
+    encoding: u8,
+}
+
+fn status() -> impl Strategy<Value = ExecutionStatus> {
+    prop::sample::select(vec![
+        ExecutionStatus::Running,
+        ExecutionStatus::PendingRedrive,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+    ])
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        // Allowed machines three times in four.
+        prop_oneof![3 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize), 1 => Just(3usize)],
+        name(),
+        prop::option::weighted(0.7, status()),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.3),
+        0u8..3,
+    )
+        .prop_map(
+            |(machine, name, upstream, throttled, store_failing, encoding)| Case {
+                machine,
+                name,
+                upstream,
+                throttled,
+                store_failing,
+                encoding,
+            },
+        )
+}
+
+impl Case {
+    fn arn(&self) -> String {
+        format!(
+            "{}:{}",
+            MACHINES[self.machine].replace(":stateMachine:", ":execution:"),
+            self.name
+        )
+    }
+
+    fn path(&self) -> String {
+        let arn = self.arn();
+        let segment = match self.encoding {
+            0 => arn,
+            1 => arn.replace(':', "%3A"),
+            _ => arn.bytes().map(|b| format!("%{b:02X}")).collect(),
+        };
+        format!("/executions/{segment}")
+    }
+
+    /// What a client must see: decided by the allow-list first, then by Step Functions.
+    fn earned(&self) -> StatusCode {
+        if self.machine >= 2 {
+            return StatusCode::FORBIDDEN;
+        }
+        if self.throttled {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        match self.upstream {
+            None => StatusCode::NOT_FOUND,
+            Some(status) if status.is_stopped() => StatusCode::OK,
+            Some(_) => StatusCode::ACCEPTED,
+        }
+    }
+
+    /// The service with fakes holding this case's upstream state.
+    fn app(&self) -> axum::Router {
+        let config = Config::from_lookup(|name| match name {
+            "RESULTS_TABLE" => Some("results".into()),
+            "ALLOWED_STATE_MACHINES" => Some(format!("{},{}", MACHINES[0], MACHINES[1])),
+            _ => None,
+        })
+        .expect("config");
+        let executions = InMemoryExecutions::default();
+        if let Some(status) = self.upstream {
+            let start = SystemTime::now() - Duration::from_secs(5);
+            executions.insert(Execution {
+                arn: ExecutionArn::parse(&self.arn()).expect("a well-formed ARN"),
+                state_machine_arn: MACHINES[self.machine].into(),
+                status,
+                start_date: start,
+                stop_date: status
+                    .is_stopped()
+                    .then_some(start + Duration::from_secs(1)),
+                output: (status == ExecutionStatus::Succeeded).then(|| r#"{"ok":true}"#.into()),
+                error: (status == ExecutionStatus::Failed).then(|| "States.TaskFailed".into()),
+                cause: None,
+                redrive_status: RedriveStatus::Unknown,
+                redrive_count: 0,
+                output_truncated: false,
+                input: None,
+            });
+        }
+        executions.set_throttled(self.throttled);
+        let store = InMemoryStore::default();
+        store.set_failing(self.store_failing);
+        let ports = Ports {
+            source: Arc::new(executions.clone()),
+            starter: Arc::new(executions.clone()),
+            lister: Arc::new(executions),
+            store: Arc::new(store),
+        };
+        router(AppState::new(&config, ports))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Executions of allowed machines (present, absent, throttled, with the store failing) and of
+    /// foreign ones, in any encoding: each answer is the one its case earns, never a 500 or 502.
+    #[test]
+    fn reads_earn_exactly_the_status_of_their_upstream_state(case in case()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (status, content_type, body) = runtime.block_on(async {
+            let request = Request::get(case.path()).body(Body::empty()).expect("request");
+            let response = case.app().oneshot(request).await.expect("infallible");
+            let status = response.status();
+            let content_type = response.headers().get("content-type").cloned();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+            (status, content_type, body)
+        });
+        prop_assert_eq!(status, case.earned(), "{}", String::from_utf8_lossy(&body));
+        let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
+        if status.is_success() {
+            let document: serde_json::Value = serde_json::from_slice(&body).expect("a result document");
+            let arn = case.arn();
+            prop_assert_eq!(document["executionArn"].as_str(), Some(arn.as_str()));
+        } else {
+            prop_assert_eq!(content_type, Some("application/problem+json"));
+        }
     }
 }

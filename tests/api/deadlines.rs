@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{clear_faults, header, inject, TestApp};
+use crate::helpers::{clear_faults, header, inject, start_the_greeting_machine, TestApp};
 
 /// Every call to either emulator answers just under the service's per-attempt timeouts
 /// (Step Functions 2 s, DynamoDB 0.8 s): nothing times out, everything is slow.
@@ -27,15 +27,7 @@ async fn slow_everything(app: &TestApp) {
 
 #[tokio::test]
 async fn both_wait_routes_answer_within_27_s_with_every_upstream_slowed() {
-    let app = TestApp::spawn_with(true, |env| {
-        let greeting = env["ALLOWED_STATE_MACHINES"]
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        env.insert("START_STATE_MACHINE".into(), greeting);
-    })
-    .await;
+    let app = TestApp::spawn_with(true, start_the_greeting_machine).await;
     let long = json!({"name": "Slow", "echo": 0, "delaySeconds": 120});
     let running = app.start(&app.machines.greeting, &long).await;
     slow_everything(&app).await;
@@ -136,15 +128,7 @@ async fn a_long_poll_throttled_to_its_deadline_answers_what_it_last_knew() {
 
 #[tokio::test]
 async fn start_and_wait_with_describe_throttled_answers_202_naming_the_execution() {
-    let app = TestApp::spawn_with(true, |env| {
-        let greeting = env["ALLOWED_STATE_MACHINES"]
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        env.insert("START_STATE_MACHINE".into(), greeting);
-    })
-    .await;
+    let app = TestApp::spawn_with(true, start_the_greeting_machine).await;
     let (sfn, _) = app.own_endpoints();
     inject(
         &app,

@@ -83,12 +83,7 @@ impl TestApp {
     /// The binary with `POST /executions/wait` starting the greeting machine.
     pub async fn spawn_with_start_route(max_wait_seconds: Option<u64>) -> Self {
         Self::spawn_with(false, |env| {
-            let greeting = env["ALLOWED_STATE_MACHINES"]
-                .split(',')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            env.insert("START_STATE_MACHINE".into(), greeting);
+            start_the_greeting_machine(env);
             if let Some(seconds) = max_wait_seconds {
                 env.insert("MAX_WAIT_SECONDS".into(), seconds.to_string());
             }
@@ -199,20 +194,7 @@ impl TestApp {
 
     /// The cache item's `document` attribute, if the table holds one for `arn`.
     pub async fn cached_document(&self, arn: &str) -> Option<String> {
-        let item = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "executionArn",
-                aws_sdk_dynamodb::types::AttributeValue::S(arn.to_owned()),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("get item")
-            .item?;
-        item.get("document")?.as_s().ok().cloned()
+        stored_document(&self.ddb, &self.table, arn).await
     }
 }
 
@@ -234,6 +216,37 @@ pub async fn clear_faults(app: &TestApp, endpoint: &str) {
         .send()
         .await
         .expect("clear faults");
+}
+
+/// The `document` attribute of `table`'s item for `arn`, by one consistent read.
+pub async fn stored_document(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    arn: &str,
+) -> Option<String> {
+    let item = ddb
+        .get_item()
+        .table_name(table)
+        .key(
+            "executionArn",
+            aws_sdk_dynamodb::types::AttributeValue::S(arn.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item?;
+    item.get("document")?.as_s().ok().cloned()
+}
+
+/// Sets `START_STATE_MACHINE` to the greeting machine, the first allowed one.
+pub fn start_the_greeting_machine(env: &mut HashMap<String, String>) {
+    let greeting = env["ALLOWED_STATE_MACHINES"]
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    env.insert("START_STATE_MACHINE".into(), greeting);
 }
 
 /// Calls an emulator has answered, per `X-Amz-Target` and per "target executionArn".

@@ -1,186 +1,218 @@
-//! The Lambda path: API Gateway REST proxy events from `infra/events/`, delivered to the real
-//! binary by a Lambda runtime API on loopback, answered through the real `lambda_http` adapter.
+//! The Lambda path: API Gateway events from `infra/events/` (REST proxy and HTTP API), delivered
+//! to the real binary by a Lambda runtime API on loopback, answered through `lambda_http`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Mutex};
 
-use crate::emulators::{repo_root, Emulator};
-use crate::helpers::{base_env, create_machines, create_table, sdk_config, Service};
+use crate::emulators::Emulator;
+use crate::helpers::{
+    base_env, create_machines, create_table, sdk_config, stored_document, Machines, Service,
+};
+use crate::lambda_runtime::{event, header, LoopbackRuntime};
 
-/// The execution the sample events name.
+/// The execution the sample GET events name.
 const EXECUTION_NAME: &str = "lambda-event-sample";
+const TABLE: &str = "api-sfn-results";
 
-#[derive(Clone)]
-struct RuntimeApi {
-    events: Arc<Mutex<mpsc::Receiver<(String, Value)>>>,
-    responses: mpsc::Sender<(String, Value)>,
+/// An emulator of its own (the events hold fixed names), the machines and table, and the
+/// binary under a loopback runtime API.
+struct LambdaWorld {
+    emulator: Emulator,
+    service: Service,
+    sfn: aws_sdk_sfn::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    runtime: LoopbackRuntime,
+    machines: Machines,
 }
 
-async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
-    let Some((id, event)) = api.events.lock().await.recv().await else {
-        return StatusCode::GONE.into_response();
-    };
-    let mut headers = HeaderMap::new();
-    let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
-    let deadline_ms = deadline
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    for (name, value) in [
-        ("lambda-runtime-aws-request-id", id),
-        ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:sfn-results".to_owned(),
-        ),
-        (
-            "lambda-runtime-trace-id",
-            "Root=1-5759e988-bd862e3fe1be46a994272793".to_owned(),
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_str(&value).expect("header"));
+impl LambdaWorld {
+    async fn start(configure: impl FnOnce(&mut HashMap<String, String>, &Machines)) -> Self {
+        let emulator = Emulator::start();
+        let sdk = sdk_config(&emulator.endpoint()).await;
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let machines = create_machines(&sfn, "api-sfn").await;
+        create_table(&ddb, TABLE).await;
+        let runtime = LoopbackRuntime::start().await;
+        let mut env = base_env(&emulator.endpoint(), &emulator.endpoint());
+        for (k, v) in runtime.env() {
+            env.insert(k.into(), v);
+        }
+        env.insert("RESULTS_TABLE".into(), TABLE.into());
+        env.insert("ALLOWED_STATE_MACHINES".into(), machines.greeting.clone());
+        configure(&mut env, &machines);
+        let service = Service::start_lambda(&env);
+        Self {
+            emulator,
+            service,
+            sfn,
+            ddb,
+            runtime,
+            machines,
+        }
     }
-    (headers, axum::Json(event)).into_response()
+
+    /// Makes every `PutItem` take 300 ms at the emulator, so a write the function did not wait
+    /// for is still missing when its answer arrives, however fast the machine.
+    async fn slow_writes(&self) {
+        reqwest::Client::new()
+            .post(format!("{}/_emulator/faults", self.emulator.endpoint()))
+            .json(&json!({"target": "DynamoDB_20120810.PutItem", "mode": "delay", "delayMs": 300}))
+            .send()
+            .await
+            .expect("inject delay")
+            .error_for_status()
+            .expect("delay accepted");
+    }
+
+    /// Starts the execution the GET events name and waits until it has stopped.
+    async fn finished_sample(&self) -> String {
+        let arn = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.machines.greeting)
+            .name(EXECUTION_NAME)
+            .input(json!({"name": "Lambda", "echo": [1, 2], "delaySeconds": 0}).to_string())
+            .send()
+            .await
+            .expect("start")
+            .execution_arn;
+        while self
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("describe")
+            .status
+            == aws_sdk_sfn::types::ExecutionStatus::Running
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        arn
+    }
+
+    /// The table's `document` for `arn` right now: one consistent read, no waiting.
+    async fn stored_now(&self, arn: &str) -> Option<String> {
+        stored_document(&self.ddb, TABLE, arn).await
+    }
 }
 
-async fn respond(
-    State(api): State<RuntimeApi>,
-    Path((id, kind)): Path<(String, String)>,
-    body: String,
-) -> StatusCode {
-    let value = if kind == "response" {
-        serde_json::from_str(&body).unwrap_or(Value::String(body))
-    } else {
-        json!({"invocationError": body})
-    };
-    let _ = api.responses.send((id, value)).await;
-    StatusCode::ACCEPTED
-}
-
-/// A response header; REST API responses carry them in `multiValueHeaders`.
-fn header(response: &Value, name: &str) -> Value {
-    response["multiValueHeaders"][name][0].clone()
-}
-
-fn event(file: &str) -> Value {
-    let text =
-        std::fs::read_to_string(repo_root().join("infra/events").join(file)).expect("event file");
-    serde_json::from_str(&text).expect("event json")
+fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("text body")).expect("json body")
 }
 
 #[tokio::test]
-async fn rest_api_proxy_events_are_answered_through_lambda_http() {
-    // Fixed names (the events' ARN), so this test has an emulator of its own.
-    let emulator = Emulator::start();
-    let sdk = sdk_config(&emulator.endpoint()).await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let machines = create_machines(&sfn, "api-sfn").await;
-    create_table(&ddb, "api-sfn-results").await;
-    let arn = sfn
-        .start_execution()
-        .state_machine_arn(&machines.greeting)
-        .name(EXECUTION_NAME)
-        .input(json!({"name": "Lambda", "echo": [1, 2], "delaySeconds": 0}).to_string())
-        .send()
-        .await
-        .expect("start")
-        .execution_arn;
-    while sfn
-        .describe_execution()
-        .execution_arn(&arn)
-        .send()
-        .await
-        .expect("describe")
-        .status
-        == aws_sdk_sfn::types::ExecutionStatus::Running
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn every_event_shape_reaches_its_route_and_the_write_lands_before_the_answer() {
+    let mut world = LambdaWorld::start(|_, _| {}).await;
+    let arn = world.finished_sample().await;
+    world.slow_writes().await;
 
-    let (event_tx, event_rx) = mpsc::channel(8);
-    let (response_tx, mut response_rx) = mpsc::channel(8);
-    let api = RuntimeApi {
-        events: Arc::new(Mutex::new(event_rx)),
-        responses: response_tx,
-    };
-    let runtime = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
-        .with_state(api);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let runtime_address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, runtime).await });
-
-    let mut env: HashMap<String, String> = base_env(&emulator.endpoint(), &emulator.endpoint());
-    for (k, v) in [
-        ("AWS_LAMBDA_RUNTIME_API", runtime_address.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "sfn-results".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
-        ("RESULTS_TABLE", "api-sfn-results".into()),
-        ("ALLOWED_STATE_MACHINES", machines.greeting.clone()),
-    ] {
-        env.insert(k.into(), v);
-    }
-    let _service = Service::start_lambda(&env);
-
-    let mut invoke = async |file: &str| -> Value {
-        let id = format!("req-{file}");
-        event_tx
-            .send((id.clone(), event(file)))
-            .await
-            .expect("queue event");
-        let (got, response) = tokio::time::timeout(Duration::from_secs(15), response_rx.recv())
-            .await
-            .expect("the function answers")
-            .expect("response");
-        assert_eq!(got, id);
-        response
-    };
-
-    let raw = invoke("get-execution.json").await;
+    let raw = world.runtime.invoke(event("get-execution.json")).await;
     assert_eq!(raw["statusCode"], 200, "{raw}");
-    let body: Value = serde_json::from_str(raw["body"].as_str().expect("text body")).expect("json");
-    assert_eq!(body["executionArn"], arn.as_str());
+    // Lambda freezes the process once it has answered: the result must already be in the table.
+    let stored = world.stored_now(&arn).await;
     assert_eq!(
-        body["output"],
+        stored.as_deref(),
+        raw["body"].as_str(),
+        "stored before the answer"
+    );
+    let document = body(&raw);
+    assert_eq!(document["executionArn"], arn.as_str());
+    assert_eq!(
+        document["output"],
         json!({"greeting": "Hello, Lambda!", "echo": [1, 2]})
     );
     let etag = header(&raw, "etag");
     assert!(etag.as_str().is_some_and(|t| t.starts_with('"')), "{raw}");
     assert_eq!(header(&raw, "cache-status"), "sfn-results; fwd=miss");
 
-    let encoded = invoke("get-execution-encoded.json").await;
-    assert_eq!(encoded["statusCode"], 200, "{encoded}");
-    assert_eq!(encoded["body"], raw["body"]);
-    assert_eq!(header(&encoded, "etag"), etag);
-    assert_eq!(
-        header(&encoded, "cache-status"),
-        "sfn-results; hit; detail=memory"
-    );
+    // Each shape API Gateway sends for the same resource gets the same document.
+    for file in [
+        "get-execution-encoded.json",
+        "get-execution-stage-in-path.json",
+        "get-execution-custom-domain.json",
+        "get-execution-stage-named-executions.json",
+        "get-execution-http-api.json",
+    ] {
+        let answer = world.runtime.invoke(event(file)).await;
+        assert_eq!(answer["statusCode"], 200, "{file}: {answer}");
+        assert_eq!(answer["body"], raw["body"], "{file}");
+        assert_eq!(header(&answer, "etag"), etag, "{file}");
+        // Their queries (`?wait=` on these two) survive the path rewrite.
+        if file.contains("custom-domain") || file.contains("http-api") {
+            assert!(
+                header(&answer, "preference-applied").is_string(),
+                "{file}: {answer}"
+            );
+        }
+    }
 
-    let staged = invoke("get-execution-stage-in-path.json").await;
-    assert_eq!(staged["statusCode"], 200, "{staged}");
-    assert_eq!(staged["body"], raw["body"]);
-
-    let unknown = invoke("get-execution-unknown.json").await;
+    let unknown = world
+        .runtime
+        .invoke(event("get-execution-unknown.json"))
+        .await;
     assert_eq!(unknown["statusCode"], 404, "{unknown}");
     assert_eq!(header(&unknown, "content-type"), "application/problem+json");
+    assert_eq!(
+        body(&unknown)["type"],
+        "urn:api-sfn:problem:execution-not-found"
+    );
 
-    let health = invoke("healthz.json").await;
-    assert_eq!(health["statusCode"], 200, "{health}");
-    assert_eq!(health["body"], r#"{"status":"ok"}"#);
+    let proxied = world
+        .runtime
+        .invoke(event("proxy-unknown-route.json"))
+        .await;
+    assert_eq!(proxied["statusCode"], 404, "{proxied}");
+    assert_eq!(body(&proxied)["type"], "urn:api-sfn:problem:not-found");
+
+    for file in ["healthz.json", "healthz-stage-named-healthz.json"] {
+        let health = world.runtime.invoke(event(file)).await;
+        assert_eq!(health["statusCode"], 200, "{file}: {health}");
+        assert_eq!(health["body"], r#"{"status":"ok"}"#);
+    }
+}
+
+#[tokio::test]
+async fn post_events_start_and_wait_with_plain_and_base64_bodies_and_keep_them_out_of_the_logs() {
+    let mut world = LambdaWorld::start(|env, machines| {
+        env.insert("START_STATE_MACHINE".into(), machines.greeting.clone());
+        // The runtime logs whole events at trace; the cap must keep bodies out all the same.
+        env.insert("RUST_LOG".into(), "trace".into());
+    })
+    .await;
+    world.slow_writes().await;
+    let cases = [
+        (
+            "start-and-wait.json",
+            "lambda-wait-sample",
+            json!({"greeting": "Hello, Posted!", "echo": {"via": "lambda"}}),
+        ),
+        (
+            "start-and-wait-base64.json",
+            "lambda-wait-base64",
+            json!({"greeting": "Hello, Encoded!", "echo": ["b", 64]}),
+        ),
+    ];
+    for (file, name, output) in cases {
+        let answer = world.runtime.invoke(event(file)).await;
+        assert_eq!(answer["statusCode"], 200, "{file}: {answer}");
+        let document = body(&answer);
+        assert_eq!(document["name"], name, "{file}");
+        assert_eq!(document["status"], "SUCCEEDED", "{file}");
+        assert_eq!(document["output"], output, "{file}");
+        let arn = document["executionArn"].as_str().expect("arn").to_owned();
+        let stored = world.stored_now(&arn).await;
+        assert_eq!(stored.as_deref(), answer["body"].as_str(), "{file}");
+    }
+    let logs = world.service.log_text();
+    assert!(
+        logs.contains(r#""level":"TRACE""#) || logs.contains(r#""level":"DEBUG""#),
+        "the function logged at trace or debug: {logs}"
+    );
+    for secret in ["Posted", "Encoded", "\"via\""] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
 }

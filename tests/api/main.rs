@@ -9,6 +9,8 @@ mod fleet;
 mod helpers;
 mod hostile;
 mod lambda;
+mod lambda_runtime;
+mod logs;
 mod meta;
 mod service;
 mod soak;
