@@ -31,8 +31,22 @@ impl AllowList {
     }
 }
 
+/// Which entry point a Lambda function runs, from its `Handler` (`_HANDLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPoint {
+    /// API Gateway's requests: `http`, `bootstrap` (the runtime's default) or unset.
+    Http,
+    /// EventBridge status changes, the EXPRESS machine's logs, the reconcile schedule.
+    Events,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub entry: EntryPoint,
+    /// Local server: how often reconcile runs; `None` turns it off.
+    pub reconcile_every: Option<Duration>,
+    /// `DescribeExecution` calls one reconcile run may make per machine.
+    pub reconcile_describes: usize,
     pub results_table: String,
     pub allowed_state_machines: AllowList,
     pub start_state_machine: Option<StateMachineArn>,
@@ -176,6 +190,22 @@ impl Config {
             }
         }
 
+        let entry = match get("_HANDLER").as_deref().map(str::trim) {
+            None | Some("http" | "bootstrap") => EntryPoint::Http,
+            Some("events") => EntryPoint::Events,
+            Some(other) => {
+                return Err(fail(
+                    "_HANDLER",
+                    format!("{other:?} is not an entry point: http (or bootstrap) or events"),
+                ))
+            }
+        };
+        let reconcile_seconds = number("RECONCILE_SECONDS", 10, 0..=86_400)?;
+        let reconcile_every =
+            (reconcile_seconds > 0).then(|| Duration::from_secs(reconcile_seconds));
+        let reconcile_describes =
+            usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
+
         let listen_addr = match get("LISTEN_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
             Some(v) => v.trim().parse().map_err(|_| {
@@ -187,6 +217,9 @@ impl Config {
         };
 
         Ok(Self {
+            entry,
+            reconcile_every,
+            reconcile_describes,
             results_table,
             allowed_state_machines,
             start_state_machine,

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sfn_results::adapters::{aws, DynamoDbStore, StepFunctions};
-use sfn_results::config::Config;
+use sfn_results::config::{Config, EntryPoint};
+use sfn_results::domain::ReconcileBudget;
+use sfn_results::events::EventsApp;
 use sfn_results::{router, server, AppState, Ports};
 
 #[tokio::main]
@@ -26,17 +28,29 @@ async fn main() -> ExitCode {
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };
     let state = AppState::new(&config, ports);
-    let results = state.results.clone();
-    let app = router(state);
-    let served = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        server::run_lambda(app, results)
-            .await
-            .map_err(|e| e.to_string())
-    } else {
-        server::run_local(app, config.listen_addr)
-            .await
-            .map_err(|e| e.to_string())
+    let events = EventsApp {
+        results: state.results.clone(),
+        allowed: config.allowed_state_machines.clone(),
+        reconcile: ReconcileBudget {
+            describes: config.reconcile_describes,
+            ..ReconcileBudget::default()
+        },
     };
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let served = match (on_lambda, config.entry) {
+        (true, EntryPoint::Http) => server::run_lambda(router(state), events.results).await,
+        (true, EntryPoint::Events) => server::run_events_lambda(events).await,
+        // Locally one process does it all: the API, and reconcile on a timer.
+        (false, _) => {
+            if let Some(every) = config.reconcile_every {
+                tokio::spawn(server::reconcile_every(events, every));
+            }
+            server::run_local(router(state), config.listen_addr)
+                .await
+                .map_err(Into::into)
+        }
+    }
+    .map_err(|e| e.to_string());
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -6,6 +6,7 @@ use axum::Router;
 use tower::ServiceExt;
 
 use crate::domain::Results;
+use crate::events::EventsApp;
 use crate::gateway;
 
 /// Serves `app` through `lambda_http` (API Gateway REST/HTTP events). Each invocation waits for
@@ -20,6 +21,33 @@ pub async fn run_lambda(app: Router, results: Results) -> Result<(), lambda_http
         }
     });
     lambda_http::run(handler).await
+}
+
+/// Handles the events entry point's invocations under the Lambda runtime: a store failure fails
+/// the invocation, so Lambda retries it.
+pub async fn run_events_lambda(events: EventsApp) -> Result<(), lambda_http::Error> {
+    let handler = lambda_http::service_fn(
+        move |event: lambda_http::LambdaEvent<Box<serde_json::value::RawValue>>| {
+            let events = events.clone();
+            async move {
+                let summary = events.handle(event.payload.get()).await?;
+                events.results.flush_writes().await;
+                Ok::<_, lambda_http::Error>(summary)
+            }
+        },
+    );
+    lambda_http::lambda_runtime::run(handler).await
+}
+
+/// Reconciles every `every` until the process ends (the local server's stand-in for the
+/// deployed schedule).
+pub async fn reconcile_every(events: EventsApp, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        events.reconcile_all().await;
+    }
 }
 
 /// Serves `app` on `addr` until interrupted; in-flight requests finish first.

@@ -22,8 +22,8 @@ use bytes::Bytes;
 
 use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use crate::domain::{
-    Claim, ExecutionArn, StateMachineArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
-    SharedState, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
+    SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
 const KEY: &str = "executionArn";

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, RedriveStatus, ResultStore, SharedRead, SharedState, SourceError,
-    StartError, Started, StateMachineArn, StoreError, StoredResult,
+    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, RedriveStatus, ResultStore,
+    SharedRead, SharedState, SourceError, StartError, Started, StateMachineArn, StoreError,
+    StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.

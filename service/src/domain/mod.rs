@@ -12,13 +12,12 @@ pub mod retrieval;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
+pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus, UNKNOWN_START};
 pub use ingest::{IngestError, Ingested};
-pub use reconcile::{ReconcileBudget, Reconciled};
-pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus};
 pub use ports::{
     Claim, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed, NoHotCache,
-    NotFoundMark, Page, PutOutcome,
-    ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StoreError,
-    StoredResult,
+    NotFoundMark, Page, PutOutcome, ResultStore, SharedRead, SharedState, SourceError, StartError,
+    Started, StoreError, StoredResult,
 };
+pub use reconcile::{ReconcileBudget, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};

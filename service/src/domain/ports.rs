@@ -47,8 +47,11 @@ pub struct Page {
 /// Lists a state machine's executions: `ListExecutions`.
 #[async_trait]
 pub trait ExecutionLister: Send + Sync {
-    async fn list(&self, machine: &StateMachineArn, next: Option<&str>)
-        -> Result<Page, SourceError>;
+    async fn list(
+        &self,
+        machine: &StateMachineArn,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError>;
 }
 
 /// A stopped execution's result document as kept in the result store.

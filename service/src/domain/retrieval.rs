@@ -14,7 +14,8 @@ use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 use super::fleet::{stored_answer, Step, NOT_FOUND_GRACE};
 use super::flights::{current_slot, next_slot, Flights, TICK};
 use super::ports::{
-    ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError, StartError, Started,
+    ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError,
+    StartError, Started,
 };
 
 pub type Outcome = Result<Answer, Arc<RetrievalError>>;

@@ -1,0 +1,181 @@
+//! The events door: Step Functions' status-change events, the EXPRESS machine's log
+//! subscription and the reconcile schedule, mapped to domain calls as `http/` maps requests.
+//! A poison event is logged with its reason and acknowledged; a store failure fails the
+//! invocation, so Lambda retries it and, after the retries, its dead-letter queue keeps it.
+
+pub mod logs;
+pub mod status;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AllowList;
+use crate::domain::{IngestError, Ingested, ReconcileBudget, Results, StateMachineArn};
+
+/// What the events entry point needs.
+#[derive(Debug, Clone)]
+pub struct EventsApp {
+    pub results: Results,
+    pub allowed: AllowList,
+    pub reconcile: ReconcileBudget,
+}
+
+/// What one invocation did (its answer to Lambda, and its log line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub stored: usize,
+    pub unchanged: usize,
+    /// Events of machines not allowed, statuses that are not stops, other log records.
+    pub ignored: usize,
+    pub poison: usize,
+    /// Results reconcile stored.
+    pub reconciled: usize,
+}
+
+impl Summary {
+    fn count(&mut self, ingested: Ingested) {
+        match ingested {
+            Ingested::Stored => self.stored += 1,
+            Ingested::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// Just enough of any payload to tell which kind it is.
+#[derive(Debug, Deserialize)]
+struct Probe {
+    #[serde(default)]
+    awslogs: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "detail-type")]
+    detail_type: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+impl EventsApp {
+    /// Handles one invocation's payload.
+    pub async fn handle(&self, payload: &str) -> Result<Summary, IngestError> {
+        let mut summary = Summary::default();
+        let probe = match serde_json::from_str::<Probe>(payload) {
+            Ok(probe) => probe,
+            Err(e) => {
+                tracing::warn!(reason = %e, "poison event acknowledged: not a JSON object");
+                summary.poison += 1;
+                return Ok(summary);
+            }
+        };
+        if probe.awslogs.is_some() {
+            self.express_logs(payload, &mut summary).await?;
+        } else if probe.detail_type.as_deref() == Some(STATUS_CHANGE)
+            && probe.source.as_deref() == Some("aws.states")
+        {
+            self.status_change(payload, &mut summary).await?;
+        } else if probe.action.as_deref() == Some("reconcile")
+            || probe.detail_type.as_deref() == Some("Scheduled Event")
+        {
+            summary.reconciled = self.reconcile_all().await;
+        } else {
+            tracing::warn!(
+                reason = "neither a status change, a log subscription nor a schedule",
+                "poison event acknowledged"
+            );
+            summary.poison += 1;
+        }
+        tracing::info!(
+            stored = summary.stored,
+            unchanged = summary.unchanged,
+            ignored = summary.ignored,
+            poison = summary.poison,
+            reconciled = summary.reconciled,
+            "events handled"
+        );
+        Ok(summary)
+    }
+
+    async fn status_change(&self, payload: &str, summary: &mut Summary) -> Result<(), IngestError> {
+        match status::parse(payload) {
+            Ok(stop) if !self.allowed.permits(&stop.execution.arn) => {
+                tracing::debug!(execution_arn = %stop.execution.arn, "event of a machine not allowed: ignored");
+                summary.ignored += 1;
+            }
+            Ok(stop) => {
+                let ingested = self
+                    .results
+                    .record_stop(stop.execution, stop.output_included)
+                    .await?;
+                summary.count(ingested);
+            }
+            Err(status::Skip::NotStopped(_)) => summary.ignored += 1,
+            Err(status::Skip::Malformed(reason)) => {
+                tracing::warn!(%reason, "poison event acknowledged");
+                summary.poison += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn express_logs(&self, payload: &str, summary: &mut Summary) -> Result<(), IngestError> {
+        let batch = match logs::parse(payload) {
+            Ok(batch) => batch,
+            Err(reason) => {
+                tracing::warn!(%reason, "poison log subscription payload acknowledged");
+                summary.poison += 1;
+                return Ok(());
+            }
+        };
+        summary.ignored += batch.other + usize::from(batch.control);
+        for reason in &batch.poison {
+            tracing::warn!(%reason, "poison log record acknowledged");
+        }
+        summary.poison += batch.poison.len();
+        for change in batch.changes {
+            let arn = match &change {
+                logs::Change::Started { arn, .. } => arn,
+                logs::Change::Stopped { execution, .. } => &execution.arn,
+            };
+            if !self.allowed.permits(arn) {
+                summary.ignored += 1;
+                continue;
+            }
+            let ingested = match change {
+                logs::Change::Started { arn, at } => {
+                    self.results.record_express_start(&arn, at).await?
+                }
+                logs::Change::Stopped { execution, start } => {
+                    self.results.record_express_stop(*execution, start).await?
+                }
+            };
+            summary.count(ingested);
+        }
+        Ok(())
+    }
+
+    /// Reconciles every allowed machine; a machine that fails is logged and tried at the next
+    /// run (an EXPRESS machine, which `ListExecutions` refuses, is skipped this way).
+    pub async fn reconcile_all(&self) -> usize {
+        let AllowList::Only(machines) = &self.allowed else {
+            tracing::warn!(
+                "reconcile needs ALLOWED_STATE_MACHINES to name the machines; `*` lists none"
+            );
+            return 0;
+        };
+        let mut stored = 0;
+        for machine in machines {
+            stored += self.reconcile_one(machine).await;
+        }
+        stored
+    }
+
+    async fn reconcile_one(&self, machine: &StateMachineArn) -> usize {
+        match self.results.reconcile(machine, self.reconcile).await {
+            Ok(report) => report.stored,
+            Err(err) => {
+                tracing::warn!(state_machine = %machine, error = %err, source = ?std::error::Error::source(&err), "reconcile failed; the next run tries again");
+                0
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The events door over in-memory fakes: the fixtures of `infra/events/` (AWS's shapes) through
+//! `EventsApp::handle`, then read back as a `GET` would.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
+use sfn_results::config::Config;
+use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus};
+use sfn_results::events::{EventsApp, Summary};
+use sfn_results::{AppState, Ports};
+
+const GREETING: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-greeting";
+const REJECTED: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-rejected";
+const EXPRESS: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-express";
+
+struct Fixture {
+    executions: InMemoryExecutions,
+    store: InMemoryStore,
+    events: EventsApp,
+}
+
+fn fixture() -> Fixture {
+    let config = Config::from_lookup(|name| match name {
+        "RESULTS_TABLE" => Some("results".into()),
+        "ALLOWED_STATE_MACHINES" => Some(format!("{GREETING},{REJECTED},{EXPRESS}")),
+        _ => None,
+    })
+    .expect("config");
+    let executions = InMemoryExecutions::default();
+    let store = InMemoryStore::default();
+    let ports = Ports {
+        source: Arc::new(executions.clone()),
+        starter: Arc::new(executions.clone()),
+        lister: Arc::new(executions.clone()),
+        store: Arc::new(store.clone()),
+    };
+    let state = AppState::new(&config, ports);
+    let events = EventsApp {
+        results: state.results.clone(),
+        allowed: config.allowed_state_machines.clone(),
+        reconcile: Default::default(),
+    };
+    Fixture {
+        executions,
+        store,
+        events,
+    }
+}
+
+fn fixture_text(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/events");
+    std::fs::read_to_string(root.join(path)).expect("fixture")
+}
+
+async fn deliver(f: &Fixture, path: &str) -> Summary {
+    f.events.handle(&fixture_text(path)).await.expect("handled")
+}
+
+fn stored(f: &Fixture, arn: &str) -> Option<Value> {
+    f.store
+        .item(arn)
+        .map(|item| serde_json::from_slice(&item.document).expect("json"))
+}
+
+fn ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+const EVENT_OK: &str = "arn:aws:states:us-east-1:123456789012:execution:api-sfn-greeting:event-ok";
+
+#[tokio::test]
+async fn a_stop_with_its_output_is_stored_byte_for_byte_as_describe_would_build_it_without_a_call()
+{
+    let f = fixture();
+    let summary = deliver(&f, "sfn/status-succeeded.json").await;
+    assert_eq!(summary.stored, 1);
+    assert_eq!(f.executions.calls(), 0, "no DescribeExecution");
+    let described = Execution {
+        arn: ExecutionArn::parse(EVENT_OK).expect("arn"),
+        state_machine_arn: GREETING.into(),
+        status: ExecutionStatus::Succeeded,
+        start_date: ms(1_795_886_929_013),
+        stop_date: Some(ms(1_795_886_931_043)),
+        output: Some(r#"{"greeting":"Hello, Event!","echo":[1,2]}"#.into()),
+        error: None,
+        cause: None,
+        redrive_status: RedriveStatus::NotRedrivable,
+        redrive_count: 0,
+        output_truncated: false,
+        input: None,
+    };
+    let item = f.store.item(EVENT_OK).expect("stored");
+    assert_eq!(item.document, described.document());
+    assert!(item.is_final);
+
+    let again = deliver(&f, "sfn/status-succeeded.json").await;
+    assert_eq!(
+        (again.stored, again.unchanged),
+        (0, 1),
+        "a duplicate changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_redriven_result_replaces_the_failure_and_an_older_event_changes_nothing() {
+    let f = fixture();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:api-sfn-rejected:event-failed";
+    assert_eq!(deliver(&f, "sfn/status-failed.json").await.stored, 1);
+    let failed = stored(&f, arn).expect("stored");
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["error"], "Order.Rejected");
+    assert_eq!(
+        failed["cause"],
+        "The \"order\" can't be processed:\nno stock"
+    );
+    assert!(
+        !f.store.item(arn).expect("item").is_final,
+        "redrivable: provisional"
+    );
+
+    assert_eq!(
+        deliver(&f, "sfn/status-redriven-succeeded.json")
+            .await
+            .stored,
+        1
+    );
+    assert_eq!(stored(&f, arn).expect("stored")["status"], "SUCCEEDED");
+    let late = deliver(&f, "sfn/status-failed.json").await;
+    assert_eq!((late.stored, late.unchanged), (0, 1));
+    assert_eq!(stored(&f, arn).expect("stored")["output"]["redriven"], true);
+}
+
+#[tokio::test]
+async fn an_output_left_out_of_the_event_costs_exactly_one_describe() {
+    let f = fixture();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:api-sfn-greeting:event-big";
+    f.executions.insert(Execution {
+        arn: ExecutionArn::parse(arn).expect("arn"),
+        state_machine_arn: GREETING.into(),
+        status: ExecutionStatus::Succeeded,
+        start_date: ms(1_795_886_929_013),
+        stop_date: Some(ms(1_795_886_931_043)),
+        output: Some(r#"{"big":true}"#.into()),
+        error: None,
+        cause: None,
+        redrive_status: RedriveStatus::NotRedrivable,
+        redrive_count: 0,
+        output_truncated: false,
+        input: None,
+    });
+    assert_eq!(
+        deliver(&f, "sfn/status-output-omitted.json").await.stored,
+        1
+    );
+    assert_eq!(f.executions.calls(), 1);
+    assert_eq!(stored(&f, arn).expect("stored")["output"]["big"], true);
+}
+
+#[tokio::test]
+async fn foreign_machines_running_statuses_and_malformed_events_are_acknowledged_not_stored() {
+    let f = fixture();
+    assert_eq!(
+        deliver(&f, "sfn/status-foreign-machine.json").await.ignored,
+        1
+    );
+    assert_eq!(deliver(&f, "sfn/status-running.json").await.ignored, 1);
+    assert_eq!(deliver(&f, "sfn/status-malformed.json").await.poison, 1);
+    let garbage = f.events.handle("{not json").await.expect("acknowledged");
+    assert_eq!(garbage.poison, 1);
+    let other = f
+        .events
+        .handle(r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}"#)
+        .await
+        .expect("acknowledged");
+    assert_eq!(other.poison, 1);
+    assert_eq!(f.executions.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_store_failure_fails_the_invocation_so_lambda_retries_it() {
+    let f = fixture();
+    f.store.set_failing(true);
+    assert!(f
+        .events
+        .handle(&fixture_text("sfn/status-succeeded.json"))
+        .await
+        .is_err());
+}
+
+const EXPRESS_OK: &str = "arn:aws:states:us-east-1:123456789012:express:api-sfn-express:express-ok:4f7a1c2e-0000-4000-8000-000000000001";
+
+#[tokio::test]
+async fn express_logs_record_starts_and_stops_under_the_express_arn() {
+    let f = fixture();
+    let summary = deliver(&f, "logs/batch.json").await;
+    assert_eq!(summary.stored, 4, "two starts, two stops: {summary:?}");
+    assert_eq!(summary.ignored, 2, "the state transitions");
+    let ok = stored(&f, EXPRESS_OK).expect("stored");
+    assert_eq!(ok["status"], "SUCCEEDED");
+    assert_eq!(ok["output"]["greeting"], "Hello, Ada!");
+    assert_eq!(ok["startDate"], "2026-11-28T17:28:49.013Z");
+    assert_eq!(ok["stopDate"], "2026-11-28T17:28:49.043Z");
+    assert_eq!(ok["name"], "express-ok");
+    assert_eq!(ok["stateMachineArn"], EXPRESS);
+    let bad = stored(
+        &f,
+        "arn:aws:states:us-east-1:123456789012:express:api-sfn-express:express-bad:4f7a1c2e-0000-4000-8000-000000000002",
+    )
+    .expect("stored");
+    assert_eq!(bad["status"], "FAILED");
+    assert_eq!(bad["error"], "Order.Rejected");
+}
+
+#[tokio::test]
+async fn a_truncated_express_output_is_stored_as_null_and_flagged_never_as_cut_json() {
+    let f = fixture();
+    deliver(&f, "logs/truncated.json").await;
+    let big = stored(
+        &f,
+        "arn:aws:states:us-east-1:123456789012:express:api-sfn-express:express-big:4f7a1c2e-0000-4000-8000-000000000004",
+    )
+    .expect("stored");
+    assert_eq!(big["status"], "SUCCEEDED");
+    assert!(big["output"].is_null());
+    assert_eq!(big["outputTruncated"], true);
+}
+
+#[tokio::test]
+async fn a_control_message_is_acknowledged_and_changes_nothing() {
+    let f = fixture();
+    let summary = deliver(&f, "logs/control.json").await;
+    assert_eq!((summary.stored, summary.poison), (0, 0));
+}
