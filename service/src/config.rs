@@ -47,6 +47,8 @@ pub struct Config {
     pub reconcile_every: Option<Duration>,
     /// `DescribeExecution` calls one reconcile run may make per machine.
     pub reconcile_describes: usize,
+    /// How old the shared read of a running execution may be before Step Functions is asked.
+    pub read_refresh: Duration,
     pub results_table: String,
     pub allowed_state_machines: AllowList,
     pub start_state_machine: Option<StateMachineArn>,
@@ -203,6 +205,7 @@ impl Config {
         let reconcile_seconds = number("RECONCILE_SECONDS", 10, 0..=86_400)?;
         let reconcile_every =
             (reconcile_seconds > 0).then(|| Duration::from_secs(reconcile_seconds));
+        let read_refresh = Duration::from_secs(number("READ_REFRESH_SECONDS", 1, 1..=300)?);
         let reconcile_describes =
             usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
 
@@ -220,6 +223,7 @@ impl Config {
             entry,
             reconcile_every,
             reconcile_describes,
+            read_refresh,
             results_table,
             allowed_state_machines,
             start_state_machine,

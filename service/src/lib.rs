@@ -44,6 +44,7 @@ impl AppState {
         let policy = CachePolicy {
             provisional_ttl: config.redrivable_result_ttl,
             retention: config.result_retention,
+            refresh: config.read_refresh,
         };
         let hot: Arc<dyn HotCache> = match config.memory_cache_bytes {
             0 => Arc::new(NoHotCache),

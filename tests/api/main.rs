@@ -3,7 +3,10 @@
 mod cache;
 mod deadlines;
 mod emulators;
+mod events;
+mod events_world;
 mod executions;
+mod express;
 mod faults;
 mod fleet;
 mod helpers;

@@ -97,7 +97,7 @@ impl Results {
             not_found_before = now - TICK;
         }
         if let (Some(read), Some(answer)) = (&state.read, &last) {
-            if since(read.read_at, now) < TICK {
+            if since(read.read_at, now) < self.policy.refresh {
                 return Step::Known(answer.clone());
             }
         }
@@ -108,7 +108,7 @@ impl Results {
         let claim = Claim {
             now,
             lease_until: now + LEASE.min(left),
-            read_before: now - TICK,
+            read_before: now - self.policy.refresh,
             not_found_before,
         };
         match bounded(by, self.store.claim(arn, &claim)).await {
@@ -143,9 +143,9 @@ impl Results {
             }
         }
         match &state.read {
-            // Express executions run 5 minutes at most: an older start whose stop never arrived
-            // is not known to be running.
-            Some(read) if since(read.start_date, now) < EXPRESS_LONGEST => {
+            // Express executions run 5 minutes at most: a start recorded longer ago whose stop
+            // never arrived is not known to be running.
+            Some(read) if since(read.read_at, now) < EXPRESS_LONGEST => {
                 let mut answer = shared_answer(read, now);
                 answer.origin = Origin::Hit;
                 Step::Known(answer)

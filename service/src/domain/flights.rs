@@ -48,22 +48,25 @@ impl<T: Clone + Send + Sync + 'static> std::fmt::Debug for Flights<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
-    /// Joins the read of `arn` under way, or takes the outcome of the one made during `slot`;
-    /// otherwise starts `read`. The read runs as its own task, so it completes (and its writes
+    /// Joins the read of `arn` under way, or (when `reuse`) takes the outcome of the one made
+    /// during `slot`; otherwise starts `read`. The read runs as its own task, so it completes (and its writes
     /// are made) even if every client that asked has gone; `crashed` answers if it panics.
     pub async fn join<F>(
         self: &Arc<Self>,
         arn: &ExecutionArn,
         slot: u64,
+        reuse: bool,
         read: F,
         crashed: fn(String) -> T,
     ) -> T
     where
         F: Future<Output = T> + Send + 'static,
     {
-        if let Some((made_in, outcome)) = self.recent.get(arn) {
-            if made_in == slot {
-                return outcome;
+        if reuse {
+            if let Some((made_in, outcome)) = self.recent.get(arn) {
+                if made_in == slot {
+                    return outcome;
+                }
             }
         }
         let flight = {

@@ -77,11 +77,13 @@ impl Results {
             output_truncated: false,
             input: None,
         };
+        // Read "now": the open item lasts an Express execution's longest run from when its
+        // start was recorded, however late the log arrived.
         let read = SharedRead {
             document: execution.document(),
             status: ExecutionStatus::Running,
             start_date: start,
-            read_at: start,
+            read_at: wall_clock(),
         };
         self.store
             .record_read(arn, &read)

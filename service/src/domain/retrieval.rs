@@ -27,6 +27,10 @@ pub struct CachePolicy {
     pub provisional_ttl: Duration,
     /// How long final results are kept; `None` keeps them until removed by hand.
     pub retention: Option<Duration>,
+    /// How old the fleet's last read of a running execution may be before an instance asks
+    /// Step Functions again: the tick (1 s) when only polling tells of stops; longer when
+    /// Step Functions' events store results as they happen and reads are only a safety net.
+    pub refresh: Duration,
 }
 
 /// Where an answer came from, for the `Cache-Status` header.
@@ -240,9 +244,11 @@ impl Results {
             let this = self.clone();
             let (owned, by) = (arn.clone(), budget.answer_by);
             let look = async move { this.step(&owned, waiting, by).await };
+            // Waiters share a slot's look; a request that does not wait gets a look no older
+            // than itself (joining one under way), so it sees what was stored before it came.
             let step = self
                 .flights
-                .join(arn, current_slot(), look, Step::crashed)
+                .join(arn, current_slot(), waiting, look, Step::crashed)
                 .await;
             match step {
                 Step::Known(answer) => {
