@@ -189,7 +189,7 @@ foreign = express.replace(":stateMachine:", ":execution:")
 arns += [
     prefix + ":fuzz-never-started",  # allowed machine, unknown execution: 404
     foreign + ":fuzz-foreign",  # machine not allowed: 403
-    prefix.replace(":execution:", ":express:") + ":fuzz-express:0f1e2d3c",  # EXPRESS ARN: 422
+    prefix.replace(":execution:", ":express:") + ":fuzz-express:0f1e2d3c",  # EXPRESS ARN, nothing logged: 404
     greeting,  # a state machine ARN, not an execution: 400
 ]
 print("\n".join(json.dumps(arn) for arn in arns))
