@@ -255,7 +255,9 @@ def test_the_schedule_role_may_only_invoke_the_events_function_and_park_dead_let
 
 
 def test_the_gateway_role_may_start_only_the_stacks_machines():
-    allowed = grants(RESOURCES["ApiStartRole"])
-    for action, resource in allowed:
-        assert action in ("states:StartExecution", "states:StartSyncExecution")
-        assert same(resource, ref("GreetingStateMachine")) or same(resource, ref("ExpressStateMachine"))
+    allowed = [(a, r.value) for a, r in grants(RESOURCES["ApiStartRole"])]
+    assert sorted(allowed) == [
+        ("states:StartExecution", "ExpressStateMachine"),  # POST /executions/express
+        ("states:StartExecution", "GreetingStateMachine"),  # POST /executions
+        ("states:StartSyncExecution", "ExpressStateMachine"),  # POST /executions/sync
+    ]
