@@ -15,7 +15,10 @@
 #   ALLOWED_ORIGIN         one browser origin for CORS, e.g. https://app.example.com (default none)
 #   RESULT_RETENTION_DAYS  days to keep final results, 0 = forever (default 0)
 #   LOG_LEVEL              function log level: error|warn|info|debug|trace (default info)
-#   LOG_EXECUTION_DATA     true to log execution inputs/outputs (default false)
+#   LOG_EXECUTION_DATA     true to log the STANDARD machine's inputs/outputs (default false;
+#                          the EXPRESS machine's are always logged: its results come from them)
+#   RECONCILE_DESCRIBE_BUDGET  DescribeExecution calls per reconcile run and machine (default 50)
+#   ALARM_TOPIC_ARN        SNS topic for the events dead-letter alarm (default none)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -130,9 +133,11 @@ overrides=(
     "ResultRetentionDays=${RESULT_RETENTION_DAYS:-0}"
     "LogLevel=${LOG_LEVEL:-info}"
     "LogExecutionData=${LOG_EXECUTION_DATA:-false}"
+    "ReconcileDescribeBudget=${RECONCILE_DESCRIBE_BUDGET:-50}"
     "SetApiGatewayAccountLogsRole=$set_logs_role"
 )
 [[ -n "${ALLOWED_ORIGIN:-}" ]] && overrides+=("AllowedOrigin=$ALLOWED_ORIGIN")
+[[ -n "${ALARM_TOPIC_ARN:-}" ]] && overrides+=("AlarmTopicArn=$ALARM_TOPIC_ARN")
 say "deploying $STACK_NAME"
 sam deploy \
     --template-file "$BUILD_DIR/template.yaml" \

@@ -200,7 +200,7 @@ step "OpenAPI 3.1 document valid" check_openapi
 step "cfn-lint" check_cfn_lint
 step "sam validate --lint" check_sam_validate
 step "checkov" check_checkov
-step "mapping templates and gateway definition (pytest, moto)" check_templates
+step "mapping templates, gateway definition, stack roles and targets (pytest, moto)" check_templates
 if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
     log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"
 else

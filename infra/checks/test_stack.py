@@ -1,0 +1,263 @@
+"""stack.yaml as written: who may do what, and where the push path's events go.
+
+cfn-lint, checkov and sam validate check the template's shape; these check what they
+cannot know: which role may call which action on which resource, and that every
+invoker of the events function points at it and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inline_stack import Loader, Tag
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = yaml.load((ROOT / "stack.yaml").read_text(encoding="utf-8"), Loader=Loader)
+RESOURCES = STACK["Resources"]
+STOPPED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def ref(name: str) -> Tag:
+    return Tag("!Ref", name)
+
+
+def get_att(name: str, attribute: str = "Arn") -> Tag:
+    return Tag("!GetAtt", f"{name}.{attribute}")
+
+
+def same(a, b) -> bool:
+    """Equality that sees through the Tag wrapper of !Ref, !GetAtt, !Sub."""
+    if isinstance(a, Tag) and isinstance(b, Tag):
+        return a.tag == b.tag and same(a.value, b.value)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return not isinstance(a, Tag) and not isinstance(b, Tag) and a == b
+
+
+def of_type(kind: str) -> dict[str, dict]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def statements(resource: dict) -> list[dict]:
+    """Every Allow statement of a SAM function's Policies or an IAM role's inline policies."""
+    props = resource["Properties"]
+    if resource["Type"] == "AWS::Serverless::Function":
+        documents = props.get("Policies", [])
+    else:
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+    found = []
+    for document in documents:
+        assert isinstance(document, dict), "only inline policies: what a function may do is read here"
+        found += [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    return found
+
+
+def grants(resource: dict) -> list[tuple[str, object]]:
+    """(action, resource) for every allowed action."""
+    out = []
+    for statement in statements(resource):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            out.append((action, statement["Resource"]))
+    return out
+
+
+def sub_text(value) -> str:
+    assert isinstance(value, Tag) and value.tag == "!Sub", value
+    return value.value
+
+
+STANDARD_EXECUTIONS = (
+    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${GreetingStateMachine.Name}:*"
+)
+
+
+def test_the_events_function_is_the_same_build_as_the_result_function_with_handler_events():
+    events, results = RESOURCES["EventsFunction"], RESOURCES["ResultsFunction"]
+    assert events["Properties"]["Handler"] == "events"
+    assert "Handler" not in results["Properties"]  # Globals: bootstrap, the http entry point
+    assert STACK["Globals"]["Function"]["Handler"] == "bootstrap"
+    assert events["Properties"]["CodeUri"] == results["Properties"]["CodeUri"]
+    for key in ("BuildMethod", "BuildProperties"):
+        assert events["Metadata"][key] == results["Metadata"][key]
+    assert STACK["Globals"]["Function"]["Architectures"] == ["arm64"]
+    assert STACK["Globals"]["Function"]["Runtime"] == "provided.al2023"
+    assert [n for n, r in of_type("AWS::Serverless::Function").items()] == ["ResultsFunction", "EventsFunction"]
+
+
+@pytest.mark.parametrize("function", ["ResultsFunction", "EventsFunction"])
+def test_both_functions_read_both_machines_so_express_results_are_readable(function):
+    variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+    assert sub_text(variables["ALLOWED_STATE_MACHINES"]) == "${GreetingStateMachine},${ExpressStateMachine}"
+    assert same(variables["RESULTS_TABLE"], ref("ResultsTable"))
+
+
+def test_the_events_function_may_only_describe_and_list_the_standard_machine_and_use_the_table():
+    allowed = grants(RESOURCES["EventsFunction"])
+    assert {a for a, _ in allowed} == {
+        "states:DescribeExecution",
+        "states:ListExecutions",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    for action, resource in allowed:
+        if action == "states:DescribeExecution":
+            assert sub_text(resource) == STANDARD_EXECUTIONS
+        elif action == "states:ListExecutions":
+            assert same(resource, ref("GreetingStateMachine"))
+        else:
+            assert same(resource, get_att("ResultsTable"))
+
+
+def test_no_function_role_may_start_or_stop_what_it_should_not():
+    events = {a for a, _ in grants(RESOURCES["EventsFunction"])}
+    assert not {a for a in events if a.startswith("states:") and a not in ("states:DescribeExecution", "states:ListExecutions")}
+    results = grants(RESOURCES["ResultsFunction"])
+    starts = [r for a, r in results if a == "states:StartExecution"]
+    assert len(starts) == 1 and same(starts[0], ref("GreetingStateMachine"))
+    for _, _, statement in _all_statements():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if a.endswith("*") or a == "states:StopExecution"], statement
+
+
+def _all_statements():
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::IAM::Role"):
+            for statement in statements(resource):
+                yield name, resource, statement
+
+
+def test_failed_event_invocations_land_in_an_encrypted_dead_letter_queue_that_alarms():
+    events = RESOURCES["EventsFunction"]["Properties"]
+    assert events["DeadLetterQueue"]["Type"] == "SQS"
+    assert same(events["DeadLetterQueue"]["TargetArn"], get_att("EventsDeadLetterQueue"))
+    assert events["EventInvokeConfig"]["MaximumRetryAttempts"] >= 1
+    queue = RESOURCES["EventsDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    alarm = RESOURCES["EventsDeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert same(alarm["Dimensions"], [{"Name": "QueueName", "Value": get_att("EventsDeadLetterQueue", "QueueName")}])
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_rule_sends_stopped_standard_executions_to_the_events_function_only():
+    rules = of_type("AWS::Events::Rule")
+    assert list(rules) == ["StandardStatusRule"]
+    rule = rules["StandardStatusRule"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert same(pattern["detail"]["stateMachineArn"], [ref("GreetingStateMachine")])
+    assert set(pattern["detail"]["status"]) == STOPPED
+    [target] = rule["Targets"]
+    assert same(target["Arn"], get_att("EventsFunction"))
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert same(target["DeadLetterConfig"]["Arn"], get_att("EventsDeadLetterQueue"))
+    policy = RESOURCES["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [from_rule] = [s for s in policy if s["Effect"] == "Allow"]
+    assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
+    assert same(from_rule["Condition"]["ArnEquals"]["aws:SourceArn"], get_att("StandardStatusRule"))
+
+
+def permissions_for(principal: str) -> list[dict]:
+    return [p["Properties"] for p in of_type("AWS::Lambda::Permission").values() if p["Properties"]["Principal"] == principal]
+
+
+def test_each_invoker_of_the_events_function_is_limited_to_its_source():
+    [from_rule] = permissions_for("events.amazonaws.com")
+    assert same(from_rule["FunctionName"], get_att("EventsFunction"))
+    assert same(from_rule["SourceArn"], get_att("StandardStatusRule"))
+    [from_logs] = permissions_for("logs.amazonaws.com")
+    assert same(from_logs["FunctionName"], get_att("EventsFunction"))
+    assert same(from_logs["SourceArn"], get_att("ExpressLogGroup"))
+    [from_gateway] = permissions_for("apigateway.amazonaws.com")
+    assert same(from_gateway["FunctionName"], get_att("ResultsFunction"))
+
+
+def test_the_express_machine_logs_everything_with_execution_data_to_its_log_group():
+    machine = RESOURCES["ExpressStateMachine"]["Properties"]
+    assert machine["Type"] == "EXPRESS"
+    logging = machine["Logging"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is True  # literally: no parameter may turn it off
+    [destination] = logging["Destinations"]
+    assert same(destination["CloudWatchLogsLogGroup"]["LogGroupArn"], get_att("ExpressLogGroup"))
+    assert "RetentionInDays" in RESOURCES["ExpressLogGroup"]["Properties"]
+    # The vended-logs delivery permissions AWS documents for Step Functions logging.
+    assert same(machine["Policies"], [ref("StateMachineLoggingPolicy")])
+    delivery = RESOURCES["StateMachineLoggingPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"]
+    assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeLogGroups"} <= set(delivery)
+
+
+def test_the_log_subscription_sends_express_start_and_stop_records_to_the_events_function():
+    filters = of_type("AWS::Logs::SubscriptionFilter")
+    assert list(filters) == ["ExpressLogSubscription"]
+    subscription = filters["ExpressLogSubscription"]
+    props = subscription["Properties"]
+    assert same(props["LogGroupName"], ref("ExpressLogGroup"))
+    assert same(props["DestinationArn"], get_att("EventsFunction"))
+    assert subscription["DependsOn"] == "ExpressLogSubscriptionPermission"
+    wanted = {"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+    assert set(re.findall(r'\$\.type = "(\w+)"', props["FilterPattern"])) == wanted
+    assert props["FilterPattern"].count("||") == len(wanted) - 1
+
+
+def test_the_filter_keeps_the_execution_records_of_the_sample_payloads_and_drops_state_records():
+    # The sample subscription payloads (infra/events/logs) are in the shape Step Functions logs;
+    # the filter is an OR of `$.type = "..."`, so a record passes when its type is listed.
+    pattern = RESOURCES["ExpressLogSubscription"]["Properties"]["FilterPattern"]
+    selected = set(re.findall(r'\$\.type = "(\w+)"', pattern))
+    kinds = set()
+    for sample in (ROOT / "infra" / "events" / "logs").glob("*.decoded.json"):
+        for event in json.loads(sample.read_text(encoding="utf-8"))["logEvents"]:
+            try:
+                kinds.add(json.loads(event["message"])["type"])
+            except (ValueError, KeyError):
+                continue  # the control message CloudWatch Logs sends on its own
+    assert {"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "PassStateEntered"} <= kinds
+    for kind in kinds:
+        assert (kind in selected) == kind.startswith("Execution"), kind
+
+
+def test_reconcile_runs_every_minute_with_its_input():
+    schedules = of_type("AWS::Scheduler::Schedule")
+    assert list(schedules) == ["ReconcileSchedule"]
+    props = schedules["ReconcileSchedule"]["Properties"]
+    assert props["ScheduleExpression"] == "rate(1 minute)"
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = props["Target"]
+    assert same(target["Arn"], get_att("EventsFunction"))
+    assert same(target["RoleArn"], get_att("ReconcileScheduleRole"))
+    assert json.loads(target["Input"]) == {"action": "reconcile"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 0
+    assert same(target["DeadLetterConfig"]["Arn"], get_att("EventsDeadLetterQueue"))
+
+
+def test_the_schedule_role_may_only_invoke_the_events_function_and_park_dead_letters():
+    role = RESOURCES["ReconcileScheduleRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+    allowed = grants(RESOURCES["ReconcileScheduleRole"])
+    assert len(allowed) == 2
+    assert ("lambda:InvokeFunction", "EventsFunction.Arn") in [(a, r.value) for a, r in allowed]
+    assert ("sqs:SendMessage", "EventsDeadLetterQueue.Arn") in [(a, r.value) for a, r in allowed]
+    assert not role.get("ManagedPolicyArns")
+
+
+def test_the_gateway_role_may_start_only_the_stacks_machines():
+    allowed = [(a, r.value) for a, r in grants(RESOURCES["ApiStartRole"])]
+    assert sorted(allowed) == [
+        ("states:StartExecution", "ExpressStateMachine"),  # POST /executions/express
+        ("states:StartExecution", "GreetingStateMachine"),  # POST /executions
+        ("states:StartSyncExecution", "ExpressStateMachine"),  # POST /executions/sync
+    ]
