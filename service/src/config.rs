@@ -47,6 +47,8 @@ pub struct Config {
     pub reconcile_every: Option<Duration>,
     /// `DescribeExecution` calls one reconcile run may make per machine.
     pub reconcile_describes: usize,
+    /// The STANDARD machines reconcile lists (Step Functions lists no Express executions).
+    pub reconcile_machines: Vec<StateMachineArn>,
     /// How old the shared read of a running execution may be before Step Functions is asked.
     pub read_refresh: Duration,
     pub results_table: String,
@@ -205,6 +207,32 @@ impl Config {
         let reconcile_seconds = number("RECONCILE_SECONDS", 10, 0..=86_400)?;
         let reconcile_every =
             (reconcile_seconds > 0).then(|| Duration::from_secs(reconcile_seconds));
+        let reconcile_machines = match get("RECONCILE_STATE_MACHINES") {
+            None => match &allowed_state_machines {
+                AllowList::Only(machines) => machines.clone(),
+                AllowList::Any => Vec::new(),
+            },
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let machine = StateMachineArn::parse(s).map_err(|e| {
+                        fail(
+                            "RECONCILE_STATE_MACHINES",
+                            format!("{s:?} is not a state machine ARN: {e}"),
+                        )
+                    })?;
+                    match &allowed_state_machines {
+                        AllowList::Only(allowed) if !allowed.contains(&machine) => Err(fail(
+                            "RECONCILE_STATE_MACHINES",
+                            format!("{machine} must also be in ALLOWED_STATE_MACHINES"),
+                        )),
+                        _ => Ok(machine),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let read_refresh = Duration::from_secs(number("READ_REFRESH_SECONDS", 1, 1..=300)?);
         let reconcile_describes =
             usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
@@ -223,6 +251,7 @@ impl Config {
             entry,
             reconcile_every,
             reconcile_describes,
+            reconcile_machines,
             read_refresh,
             results_table,
             allowed_state_machines,

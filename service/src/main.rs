@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
     let events = EventsApp {
         results: state.results.clone(),
         allowed: config.allowed_state_machines.clone(),
+        reconcile_machines: config.reconcile_machines.clone(),
         reconcile: ReconcileBudget {
             describes: config.reconcile_describes,
             ..ReconcileBudget::default()

@@ -40,6 +40,7 @@ fn fixture() -> Fixture {
     let events = EventsApp {
         results: state.results.clone(),
         allowed: config.allowed_state_machines.clone(),
+        reconcile_machines: config.reconcile_machines.clone(),
         reconcile: Default::default(),
     };
     Fixture {

@@ -7,6 +7,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::primitives::DateTime;
 use aws_sdk_sfn::types::ExecutionRedriveStatus;
@@ -89,12 +90,27 @@ impl ExecutionLister for StepFunctions {
             .set_next_token(next.map(str::to_owned))
             .max_results(100)
             .send()
-            .await
-            .map_err(|err| match err.as_service_error() {
-                Some(e) if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
-                _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
-                _ => SourceError::Failed(Box::new(err)),
-            })?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // EXPRESS machines are allowed so their logged results can be read, but Step
+            // Functions lists no Express executions: there is nothing to reconcile.
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(ListExecutionsError::StateMachineTypeNotSupported(_))
+                ) =>
+            {
+                return Ok(Page::default());
+            }
+            Err(err) => {
+                return Err(match err.as_service_error() {
+                    Some(e) if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
+                    _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
+                    _ => SourceError::Failed(Box::new(err)),
+                })
+            }
+        };
         let executions = out
             .executions()
             .iter()

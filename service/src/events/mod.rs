@@ -16,6 +16,8 @@ use crate::domain::{IngestError, Ingested, ReconcileBudget, Results, StateMachin
 pub struct EventsApp {
     pub results: Results,
     pub allowed: AllowList,
+    /// The STANDARD machines reconcile lists.
+    pub reconcile_machines: Vec<StateMachineArn>,
     pub reconcile: ReconcileBudget,
 }
 
@@ -153,17 +155,17 @@ impl EventsApp {
         Ok(())
     }
 
-    /// Reconciles every allowed machine; a machine that fails is logged and tried at the next
-    /// run (an EXPRESS machine, which `ListExecutions` refuses, is skipped this way).
+    /// Reconciles every machine of `RECONCILE_STATE_MACHINES`; a machine that fails is logged
+    /// and tried at the next run.
     pub async fn reconcile_all(&self) -> usize {
-        let AllowList::Only(machines) = &self.allowed else {
+        if self.reconcile_machines.is_empty() {
             tracing::warn!(
-                "reconcile needs ALLOWED_STATE_MACHINES to name the machines; `*` lists none"
+                "reconcile has no machines: set RECONCILE_STATE_MACHINES (ALLOWED_STATE_MACHINES is `*`)"
             );
             return 0;
-        };
+        }
         let mut stored = 0;
-        for machine in machines {
+        for machine in &self.reconcile_machines {
             stored += self.reconcile_one(machine).await;
         }
         stored
