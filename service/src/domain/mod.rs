@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
+pub mod webhooks;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
