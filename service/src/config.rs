@@ -51,6 +51,8 @@ pub struct Config {
     pub reconcile_machines: Vec<StateMachineArn>,
     /// How old the shared read of a running execution may be before Step Functions is asked.
     pub read_refresh: Duration,
+    /// Local server: how often metrics are written (under Lambda: after each invocation).
+    pub metrics_every: Duration,
     pub results_table: String,
     pub allowed_state_machines: AllowList,
     pub start_state_machine: Option<StateMachineArn>,
@@ -233,6 +235,7 @@ impl Config {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let metrics_every = Duration::from_secs(number("METRICS_FLUSH_SECONDS", 60, 1..=3600)?);
         let read_refresh = Duration::from_secs(number("READ_REFRESH_SECONDS", 1, 1..=300)?);
         let reconcile_describes =
             usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
@@ -253,6 +256,7 @@ impl Config {
             reconcile_describes,
             reconcile_machines,
             read_refresh,
+            metrics_every,
             results_table,
             allowed_state_machines,
             start_state_machine,

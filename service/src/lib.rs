@@ -6,6 +6,7 @@
 pub mod adapters;
 pub mod config;
 pub mod domain;
+pub mod emf;
 pub mod events;
 pub mod gateway;
 pub mod http;

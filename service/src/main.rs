@@ -38,6 +38,11 @@ async fn main() -> ExitCode {
         },
     };
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let entry_name = match config.entry {
+        EntryPoint::Http => "http",
+        EntryPoint::Events => "events",
+    };
+    sfn_results::emf::init(entry_name, (!on_lambda).then_some(config.metrics_every));
     let served = match (on_lambda, config.entry) {
         (true, EntryPoint::Http) => server::run_lambda(router(state), events.results).await,
         (true, EntryPoint::Events) => server::run_events_lambda(events).await,

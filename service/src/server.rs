@@ -17,6 +17,7 @@ pub async fn run_lambda(app: Router, results: Results) -> Result<(), lambda_http
         async move {
             let response = app.oneshot(gateway::to_api_path(request)).await;
             results.flush_writes().await;
+            crate::emf::flush();
             response
         }
     });
@@ -30,9 +31,10 @@ pub async fn run_events_lambda(events: EventsApp) -> Result<(), lambda_http::Err
         move |event: lambda_http::LambdaEvent<Box<serde_json::value::RawValue>>| {
             let events = events.clone();
             async move {
-                let summary = events.handle(event.payload.get()).await?;
+                let summary = events.handle(event.payload.get()).await;
                 events.results.flush_writes().await;
-                Ok::<_, lambda_http::Error>(summary)
+                crate::emf::flush();
+                Ok::<_, lambda_http::Error>(summary?)
             }
         },
     );

@@ -24,8 +24,8 @@ pub struct EventsWorld {
     pub ddb: aws_sdk_dynamodb::Client,
     pub machines: Machines,
     pub runtime: LoopbackRuntime,
-    /// The `events` function's process; kept so it lives as long as the world.
-    _events: Service,
+    /// The `events` function's process.
+    pub events_fn: Service,
     pub api: Service,
     pub http: reqwest::Client,
 }
@@ -65,7 +65,7 @@ impl EventsWorld {
             ddb,
             machines,
             runtime,
-            _events: events,
+            events_fn: events,
             api,
             http: reqwest::Client::new(),
         }

@@ -15,6 +15,7 @@ mod lambda;
 mod lambda_runtime;
 mod logs;
 mod meta;
+mod metrics;
 mod service;
 mod soak;
 mod upstream;

@@ -48,7 +48,9 @@ impl ExecutionSource for StepFunctions {
             .execution_arn(arn.as_str())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify);
+        count("DescribeExecution", source_outcome(out.as_ref().err()));
+        let out = out?;
         let status = ExecutionStatus::parse(out.status().as_str()).ok_or_else(|| {
             SourceError::Failed(format!("unknown execution status {:?}", out.status()).into())
         })?;
@@ -91,6 +93,14 @@ impl ExecutionLister for StepFunctions {
             .max_results(100)
             .send()
             .await;
+        count(
+            "ListExecutions",
+            match &out {
+                Ok(_) => "ok",
+                Err(err) if is_throttling(err.code()) => "throttled",
+                Err(_) => "failed",
+            },
+        );
         let out = match out {
             Ok(out) => out,
             // EXPRESS machines are allowed so their logged results can be read, but Step
@@ -153,7 +163,16 @@ impl ExecutionStarter for StepFunctions {
                 Some(e) if is_throttling(e.code()) => StartError::Throttled(Box::new(err)),
                 _ if is_transient(&err) => StartError::Unavailable(Box::new(err)),
                 _ => StartError::Failed(Box::new(err)),
-            })?;
+            });
+        count(
+            "StartExecution",
+            match &out {
+                Ok(_) => "ok",
+                Err(StartError::Throttled(_)) => "throttled",
+                Err(_) => "failed",
+            },
+        );
+        let out = out?;
         let arn =
             ExecutionArn::parse(&out.execution_arn).map_err(|e| StartError::Failed(Box::new(e)))?;
         Ok(Started {
@@ -172,6 +191,25 @@ fn system_time(t: &DateTime) -> SystemTime {
     u64::try_from(millis).map_or(SystemTime::UNIX_EPOCH, |ms| {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
     })
+}
+
+/// Counts one Step Functions call by its outcome.
+fn count(operation: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        crate::emf::UPSTREAM_CALLS,
+        "Operation" => operation,
+        "Outcome" => outcome,
+    )
+    .increment(1);
+}
+
+fn source_outcome(err: Option<&SourceError>) -> &'static str {
+    match err {
+        None => "ok",
+        Some(SourceError::Throttled(_)) => "throttled",
+        Some(SourceError::NotFound) => "not-found",
+        Some(_) => "failed",
+    }
 }
 
 /// Maps the SDK's error to the port's kinds by variant and error code, keeping it as the source.

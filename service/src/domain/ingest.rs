@@ -142,6 +142,12 @@ impl Results {
         {
             PutOutcome::Written => {
                 self.hot.insert(&execution.arn, item);
+                if let Some(lag) = execution
+                    .stop_date
+                    .and_then(|stop| now.duration_since(stop).ok())
+                {
+                    metrics::histogram!(crate::emf::EVENT_LAG).record(lag.as_secs_f64() * 1000.0);
+                }
                 Ok(Ingested::Stored)
             }
             PutOutcome::AlreadyPresent => Ok(Ingested::Unchanged),

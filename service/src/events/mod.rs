@@ -86,6 +86,16 @@ impl EventsApp {
             );
             summary.poison += 1;
         }
+        for (outcome, n) in [
+            ("stored", summary.stored),
+            ("unchanged", summary.unchanged),
+            ("ignored", summary.ignored),
+            ("poison", summary.poison),
+        ] {
+            if n > 0 {
+                metrics::counter!(crate::emf::EVENTS, "Outcome" => outcome).increment(n as u64);
+            }
+        }
         tracing::info!(
             stored = summary.stored,
             unchanged = summary.unchanged,

@@ -74,6 +74,14 @@ async fn get_execution(
 /// Maps an answer to status, headers and body: 200 when stopped, 202 while running, 304 when
 /// the client already holds it.
 pub fn respond(arn: &ExecutionArn, answer: Answer, request: &HeaderMap) -> Response {
+    let origin = match answer.origin {
+        Origin::MemoryHit => "memory",
+        Origin::Hit => "table",
+        Origin::StaleHit => "stale",
+        Origin::Miss => "step-functions",
+        Origin::SharedRead => "shared-read",
+    };
+    metrics::counter!(crate::emf::ANSWERS, "Origin" => origin).increment(1);
     let cache = HeaderValue::from_static(match answer.origin {
         Origin::MemoryHit => "sfn-results; hit; detail=memory",
         Origin::Hit => "sfn-results; hit",

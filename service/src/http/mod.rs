@@ -9,7 +9,9 @@ pub mod start;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::extract::MatchedPath;
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::response::Response;
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -80,8 +82,16 @@ pub fn router(state: AppState) -> Router {
         .merge(start::router())
         .merge(executions::router())
         .merge(meta::router())
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Matched routes are counted by their template; what matches none, here.
+        .route_layer(axum::middleware::from_fn(count_request))
+        .fallback(|| async {
+            count("unmatched", StatusCode::NOT_FOUND);
+            ApiError::RouteNotFound
+        })
+        .method_not_allowed_fallback(|| async {
+            count("unmatched", StatusCode::METHOD_NOT_ALLOWED);
+            ApiError::MethodNotAllowed
+        })
         .with_state(state)
         // One stack, applied once: each `Router::layer` call would box the routes again.
         .layer(
@@ -111,4 +121,24 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .option_layer(cors),
         )
+}
+
+/// Counts a request by its route's template (never the raw path: an ARN is not a dimension).
+async fn count_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    count(route.as_deref().unwrap_or("unmatched"), response.status());
+    response
+}
+
+fn count(route: &str, status: StatusCode) {
+    metrics::counter!(
+        crate::emf::REQUESTS,
+        "Route" => route.to_owned(),
+        "StatusClass" => crate::emf::status_class(status.as_u16()),
+    )
+    .increment(1);
 }

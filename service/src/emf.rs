@@ -1,0 +1,79 @@
+//! Metrics as CloudWatch Embedded Metric Format lines on stdout (on Lambda, the function's log
+//! is all it takes): the `metrics` facade, emitted by `metrics_cloudwatch_embedded`. Under
+//! Lambda they are written after each invocation; on the local server every
+//! `METRICS_FLUSH_SECONDS`.
+//!
+//! | metric | unit | dimensions |
+//! | --- | --- | --- |
+//! | `Requests` | Count | `Route`, `StatusClass` |
+//! | `Answers` | Count | `Origin` (memory, table, shared-read, stale, step-functions) |
+//! | `UpstreamCalls` | Count | `Operation`, `Outcome` (ok, throttled, not-found, failed) |
+//! | `Events` | Count | `Outcome` (stored, unchanged, ignored, poison) |
+//! | `EventLag` | Milliseconds | — (stop → stored) |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::Unit;
+
+/// The namespace the metrics are filed under.
+pub const NAMESPACE: &str = "api-sfn";
+
+pub const REQUESTS: &str = "Requests";
+pub const ANSWERS: &str = "Answers";
+pub const UPSTREAM_CALLS: &str = "UpstreamCalls";
+pub const EVENTS: &str = "Events";
+pub const EVENT_LAG: &str = "EventLag";
+
+static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
+
+/// Installs the recorder, once. `flush_every` writes on a timer (the local server); `None`
+/// leaves writing to [`flush`], after each Lambda invocation.
+pub fn init(entry_point: &'static str, flush_every: Option<Duration>) {
+    if COLLECTOR.get().is_some() {
+        return;
+    }
+    let mut builder = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(NAMESPACE)
+        .with_dimension("EntryPoint", entry_point);
+    if let Some(every) = flush_every {
+        builder = builder.with_auto_flush_interval(every);
+    }
+    let collector = match builder.init() {
+        Ok(collector) => collector,
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics are off: the recorder could not be installed");
+            return;
+        }
+    };
+    let _ = COLLECTOR.set(collector);
+    metrics::describe_counter!(REQUESTS, Unit::Count, "requests by route and status class");
+    metrics::describe_counter!(ANSWERS, Unit::Count, "answers by origin");
+    metrics::describe_counter!(
+        UPSTREAM_CALLS,
+        Unit::Count,
+        "Step Functions calls by outcome"
+    );
+    metrics::describe_counter!(EVENTS, Unit::Count, "events by outcome");
+    metrics::describe_histogram!(EVENT_LAG, Unit::Milliseconds, "stop to stored");
+}
+
+/// Writes what was counted since the last flush, as EMF lines on stdout.
+pub fn flush() {
+    if let Some(collector) = COLLECTOR.get() {
+        if let Err(err) = collector.flush(std::io::stdout()) {
+            tracing::warn!(error = %err, "metrics could not be written");
+        }
+    }
+}
+
+/// `2xx`, `4xx`, `5xx`, ...
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
