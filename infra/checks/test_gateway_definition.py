@@ -12,43 +12,18 @@ import pytest
 from openapi_spec_validator import validate
 
 from apigw_vtl import context, render
+from definition import operations, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED = json.loads((ROOT / "infra" / "openapi.json").read_text(encoding="utf-8"))
 GATEWAY = json.loads((ROOT / "infra" / "api" / "gateway.openapi.json").read_text(encoding="utf-8"))
 TEMPLATES = ROOT / "infra" / "api" / "templates"
-METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 def resolve_intrinsics(node, condition: bool = True):
-    """Stands in for CloudFormation: picks Fn::If branches and fills Fn::Sub/GetAtt/Ref with samples."""
-    if isinstance(node, list):
-        return [resolve_intrinsics(n, condition) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Fn::If"}:
-        _, yes, no = node["Fn::If"]
-        chosen = resolve_intrinsics(yes if condition else no, condition)
-        return chosen
-    if set(node) == {"Fn::Sub"}:
-        return node["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "eu-west-1")
-    if set(node) == {"Fn::GetAtt"}:
-        return "arn:aws:iam::123456789012:role/" + node["Fn::GetAtt"][0]
-    if set(node) == {"Ref"}:
-        return {"AuthType": "AWS_IAM", "AWS::NoValue": None}.get(node["Ref"], node["Ref"])
-    out = {}
-    for key, value in node.items():
-        resolved = resolve_intrinsics(value, condition)
-        if resolved is not None:
-            out[key] = resolved
-    return out
-
-
-def operations(doc):
-    for path, item in doc["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS or method == "x-amazon-apigateway-any-method":
-                yield path, method, operation
+    """The definition as CloudFormation would deploy it, with sample values and the origin condition."""
+    values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
+    return resolve(node, values, {"HasAllowedOrigin": condition})
 
 
 def test_the_gateway_definition_is_generated_from_the_current_sources():
