@@ -116,6 +116,42 @@ def test_gateway_answers_are_problem_documents(kind):
     assert problem["status"] == int(response["statusCode"])
     assert problem["type"].startswith("urn:api-sfn:problem:")
     assert problem["detail"] == json.loads(message)
+    assert set(problem) == {"type", "title", "status", "detail"} and problem["title"]
+
+
+@pytest.mark.parametrize("with_origin", [True, False])
+@pytest.mark.parametrize("kind", sorted(GATEWAY["x-amazon-apigateway-gateway-responses"]))
+def test_gateway_answers_carry_the_headers_of_every_answer(kind, with_origin):
+    response = resolve_intrinsics(GATEWAY, with_origin)["x-amazon-apigateway-gateway-responses"][kind]
+    headers = {
+        name.removeprefix("gatewayresponse.header."): value.strip("'")
+        for name, value in response["responseParameters"].items()
+    }
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Status"] == "api-gateway; fwd=bypass"
+    if response["statusCode"] == "429":
+        assert int(headers["Retry-After"]) >= 1
+    else:
+        assert "Retry-After" not in headers
+
+
+def test_the_gateway_answers_the_issue_names_are_defined():
+    responses = GATEWAY["x-amazon-apigateway-gateway-responses"]
+    expected = {"DEFAULT_4XX": "400", "DEFAULT_5XX": "500", "THROTTLED": "429", "INTEGRATION_TIMEOUT": "504",
+                "ACCESS_DENIED": "403", "MISSING_AUTHENTICATION_TOKEN": "403"}
+    assert {kind: responses[kind]["statusCode"] for kind in expected} == expected
+
+
+@pytest.mark.parametrize("route", [("/executions", "post"), ("/executions/sync", "post")])
+def test_step_functions_answers_carry_nosniff_and_cache_status(route):
+    operation = resolve_intrinsics(GATEWAY, False)["paths"][route[0]][route[1]]
+    for pattern, response in operation["x-amazon-apigateway-integration"]["responses"].items():
+        parameters = response["responseParameters"]
+        assert parameters["method.response.header.X-Content-Type-Options"] == "'nosniff'", pattern
+        assert parameters["method.response.header.Cache-Status"] == "'api-gateway; fwd=bypass'", pattern
+        declared = operation["responses"][response["statusCode"]]["headers"]
+        assert {"X-Content-Type-Options", "Cache-Status"} <= set(declared), pattern
 
 
 def test_the_preflight_mock_renders_its_status():

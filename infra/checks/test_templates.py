@@ -113,6 +113,14 @@ def test_a_started_execution_answers_202_with_its_status_url(emulator, machines)
     assert json.loads(final["output"]) == {"greeting": "Hello, O'Brien \"Bob\"!", "echo": {"k": ["é", "</x>"]}}
 
 
+def test_a_public_base_url_stage_variable_is_the_base_of_the_status_url():
+    arn = "arn:aws:states:us-east-1:123456789012:execution:Greeting:x"
+    answer = json.dumps({"executionArn": arn, "startDate": 1.7e9})
+    rendered = render("start-response.vtl", answer, stage_variables={"publicBaseUrl": "http://127.0.0.1:3000"})
+    assert rendered.json()["statusUrl"] == f"http://127.0.0.1:3000/executions/{arn}"
+    assert rendered.headers["Location"] == rendered.json()["statusUrl"]
+
+
 def test_the_status_url_percent_encodes_all_but_the_colons_of_the_arn():
     arn = "arn:aws:states:eu-west-1:123456789012:execution:Orders:été+1"
     answer = json.dumps({"executionArn": arn, "startDate": 1.700000000123e9})
