@@ -69,6 +69,7 @@ class Upstream:
             connection = getattr(self.local, "connection", None)
             if connection is None:
                 connection = self.local.connection = http.client.HTTPConnection("127.0.0.1", self.port)
+            reused = connection.sock is not None
             connection.timeout = timeout
             if connection.sock is not None:
                 connection.sock.settimeout(timeout)
@@ -84,7 +85,7 @@ class Upstream:
                 # A kept-alive connection the server closed meanwhile: once more on a new one.
                 self.local.connection = None
                 connection.close()
-                if attempt == 2:
+                if attempt == 2 or not reused:
                     raise
             except BaseException:
                 self.local.connection = None
@@ -255,7 +256,8 @@ class Handler(BaseHTTPRequestHandler):
         answer = self.gateway.handle(self.command, self.path, list(self.headers.items()), body,
                                      self.client_address[0])
         self.send_response_only(answer.status)
-        self.send_header("Date", formatdate(usegmt=True))
+        if header(answer.headers, "Date") is None:
+            self.send_header("Date", formatdate(usegmt=True))
         for name, value in answer.headers:
             self.send_header(name, value)
         payload = b"" if self.command == "HEAD" or answer.status in (204, 304) else answer.body

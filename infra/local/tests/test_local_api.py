@@ -6,7 +6,9 @@ read back from the emulator.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import uuid
@@ -79,17 +81,27 @@ def test_a_sync_execution_over_its_timeout_answers_504_timed_out(local):
     assert problem["detail"] == "The workflow execution ended with status TIMED_OUT."
 
 
-def test_a_request_longer_than_the_integration_timeout_answers_504_from_the_gateway(local):
-    """As API Gateway ends a request at timeoutInMillis; a second gateway with a 1 s timeout."""
+@contextlib.contextmanager
+def another_gateway(local, *, service_port: str | None = None, timeout_ms: str = "29000"):
+    """A second gateway beside up.sh's, on a free port: another integration timeout or upstream."""
     express = next(line.split()[-1] for line in local.banner.splitlines() if "stateMachine:api-sfn-express" in line)
     gateway = subprocess.Popen(
         [sys.executable, str(ROOT / "infra/local/gateway.py"), "--listen", "127.0.0.1:0",
-         "--service-port", local.service.rsplit(":", 1)[1], "--emulator-port", local.emulator.rsplit(":", 1)[1],
-         "--stage-variable", f"expressStateMachineArn={express}", "--integration-timeout-ms", "1000"],
+         "--service-port", service_port or local.service.rsplit(":", 1)[1],
+         "--emulator-port", local.emulator.rsplit(":", 1)[1],
+         "--stage-variable", f"expressStateMachineArn={express}", "--integration-timeout-ms", timeout_ms],
         stdout=subprocess.PIPE, text=True,
     )
     try:
-        base = "http://127.0.0.1:" + gateway.stdout.readline().split()[1]
+        yield "http://127.0.0.1:" + gateway.stdout.readline().split()[1]
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+
+
+def test_a_request_longer_than_the_integration_timeout_answers_504_from_the_gateway(local):
+    """As API Gateway ends a request at timeoutInMillis (29 s deployed; 1 s here)."""
+    with another_gateway(local, timeout_ms="1000") as base:
         slow = local.post_json("/executions/sync", '{"name": "x", "echo": 1, "delaySeconds": 3}', base=base)
         problem = assert_problem(slow, 504, "gateway-timeout")
         assert problem["detail"] == "Endpoint request timed out"
@@ -97,9 +109,15 @@ def test_a_request_longer_than_the_integration_timeout_answers_504_from_the_gate
         started = local.post_json("/executions", '{"delaySeconds": 5}').json()
         waited = local.request("GET", f"/executions/{started['executionArn']}?wait=4", base=base)
         assert_problem(waited, 504, "gateway-timeout")
-    finally:
-        gateway.terminate()
-        gateway.wait(timeout=10)
+
+
+def test_an_upstream_that_cannot_be_reached_answers_502_from_the_gateway(local):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = str(closed.getsockname()[1])  # bound, never listening: connections are refused
+        with another_gateway(local, service_port=port) as base:
+            problem = assert_problem(local.request("GET", "/healthz", base=base), 502, "upstream-error")
+            assert problem["detail"] == "Internal server error"
 
 
 def test_a_body_that_is_not_json_answers_400_invalid_input(local):
