@@ -8,6 +8,7 @@ back what reached Step Functions.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -39,8 +40,6 @@ class Response:
     body: bytes
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
 
