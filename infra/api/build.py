@@ -36,6 +36,12 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = "Location,Retry-After,ETag,Cache-Status,Preference-Applied"
 CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers")
+# Every answer carries these, as the service's do. Nothing between API Gateway and Step
+# Functions caches, so the gateway's own answers say so with the gateway's name.
+CACHE_STATUS = "api-gateway; fwd=bypass"
+STANDARD_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Status": CACHE_STATUS}
+# Gateway answers that ask the client to come back later, and after how many seconds.
+RETRY_AFTER = {"THROTTLED": "1", "QUOTA_EXCEEDED": "60"}
 
 # API Gateway's own answers (auth, throttling, routing, timeouts) as problem+json.
 # type -> (status, slug, title)
@@ -98,26 +104,28 @@ def to_openapi30(node):
     return out
 
 
-def cors_headers_declared() -> dict:
-    return {h: {"schema": {"type": "string"}} for h in CORS_HEADERS}
+def headers_declared(names) -> dict:
+    return {h: {"schema": {"type": "string"}} for h in names}
 
 
-def cors_parameters(prefix: str) -> dict:
-    """Response parameters that add CORS headers when the stack has an allowed origin."""
+def header_parameters(prefix: str, static: dict[str, str]) -> dict:
+    """Response parameters: the static headers, plus CORS headers when the stack has an allowed origin."""
+    fixed = {f"{prefix}.header.{name}": f"'{value}'" for name, value in static.items()}
     return {
         "Fn::If": [
             HAS_ORIGIN,
             {
+                **fixed,
                 f"{prefix}.header.Access-Control-Allow-Origin": {"Fn::Sub": f"'${{{ORIGIN_PARAMETER}}}'"},
                 f"{prefix}.header.Access-Control-Expose-Headers": f"'{CORS_EXPOSE_HEADERS}'",
             },
-            {"Ref": "AWS::NoValue"},
+            fixed if fixed else {"Ref": "AWS::NoValue"},
         ]
     }
 
 
 def sfn_integration(action: str, request: str, success_status: str, success: str) -> dict:
-    cors = cors_parameters("method.response")
+    cors = header_parameters("method.response", STANDARD_HEADERS)
     return {
         "type": "aws",
         "httpMethod": "POST",
@@ -204,6 +212,8 @@ def preflight(path: str, methods: str) -> dict:
     return operation
 
 
+# The routes API Gateway answers through Step Functions (the rest reach the function).
+SFN_ROUTES = {("/executions", "post"), ("/executions/sync", "post")}
 INTEGRATIONS = {
     ("/executions", "post"): lambda: sfn_integration(
         "StartExecution", "start-request.vtl", "202", "start-response.vtl"
@@ -242,8 +252,9 @@ def build() -> dict:
                 raise SystemExit(f"no gateway integration for {method.upper()} {path}")
             operation["x-amazon-apigateway-auth"] = {"type": {"Ref": AUTH_PARAMETER}}
             operation["x-amazon-apigateway-integration"] = INTEGRATIONS[key]()
+            declared = CORS_HEADERS + (tuple(STANDARD_HEADERS) if key in SFN_ROUTES else ())
             for response in operation["responses"].values():
-                response.setdefault("headers", {}).update(cors_headers_declared())
+                response.setdefault("headers", {}).update(headers_declared(declared))
             methods.append(method.upper())
         item["options"] = preflight(path, ",".join(methods + ["OPTIONS"]))
     missing = set(INTEGRATIONS) - {(p, m) for p, item in source["paths"].items() for m in item}
@@ -270,19 +281,11 @@ def build() -> dict:
     doc["x-amazon-apigateway-gateway-responses"] = {
         kind: {
             "statusCode": str(status),
-            "responseParameters": {
-                "Fn::If": [
-                    HAS_ORIGIN,
-                    {
-                        "gatewayresponse.header.Content-Type": "'application/problem+json'",
-                        "gatewayresponse.header.Access-Control-Allow-Origin": {
-                            "Fn::Sub": f"'${{{ORIGIN_PARAMETER}}}'"
-                        },
-                        "gatewayresponse.header.Access-Control-Expose-Headers": f"'{CORS_EXPOSE_HEADERS}'",
-                    },
-                    {"gatewayresponse.header.Content-Type": "'application/problem+json'"},
-                ]
-            },
+            "responseParameters": header_parameters(
+                "gatewayresponse",
+                {"Content-Type": "application/problem+json", **STANDARD_HEADERS}
+                | ({"Retry-After": RETRY_AFTER[kind]} if kind in RETRY_AFTER else {}),
+            ),
             "responseTemplates": {"application/json": gateway_response_template(status, slug, title)},
         }
         for kind, (status, slug, title) in GATEWAY_RESPONSES.items()

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The Velocity renderer and the definition reader are shared with the local gateway.
+sys.path.insert(0, str(ROOT / "infra" / "api"))
 MACHINES = ROOT / "infra" / "state-machines"
 REGION = os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_DEFAULT_REGION", REGION)

@@ -87,7 +87,7 @@ export PATH="$VENV/bin:$PATH"
 
 check_shell() {
     shellcheck --version | sed -n 2p
-    shellcheck deploy.sh infra/checks/offline.sh
+    shellcheck deploy.sh infra/checks/*.sh infra/local/*.sh infra/bench/*.sh
 }
 
 check_generated_definition() {

@@ -12,43 +12,18 @@ import pytest
 from openapi_spec_validator import validate
 
 from apigw_vtl import context, render
+from definition import operations, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED = json.loads((ROOT / "infra" / "openapi.json").read_text(encoding="utf-8"))
 GATEWAY = json.loads((ROOT / "infra" / "api" / "gateway.openapi.json").read_text(encoding="utf-8"))
 TEMPLATES = ROOT / "infra" / "api" / "templates"
-METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 def resolve_intrinsics(node, condition: bool = True):
-    """Stands in for CloudFormation: picks Fn::If branches and fills Fn::Sub/GetAtt/Ref with samples."""
-    if isinstance(node, list):
-        return [resolve_intrinsics(n, condition) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Fn::If"}:
-        _, yes, no = node["Fn::If"]
-        chosen = resolve_intrinsics(yes if condition else no, condition)
-        return chosen
-    if set(node) == {"Fn::Sub"}:
-        return node["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "eu-west-1")
-    if set(node) == {"Fn::GetAtt"}:
-        return "arn:aws:iam::123456789012:role/" + node["Fn::GetAtt"][0]
-    if set(node) == {"Ref"}:
-        return {"AuthType": "AWS_IAM", "AWS::NoValue": None}.get(node["Ref"], node["Ref"])
-    out = {}
-    for key, value in node.items():
-        resolved = resolve_intrinsics(value, condition)
-        if resolved is not None:
-            out[key] = resolved
-    return out
-
-
-def operations(doc):
-    for path, item in doc["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS or method == "x-amazon-apigateway-any-method":
-                yield path, method, operation
+    """The definition as CloudFormation would deploy it, with sample values and the origin condition."""
+    values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
+    return resolve(node, values, {"HasAllowedOrigin": condition})
 
 
 def test_the_gateway_definition_is_generated_from_the_current_sources():
@@ -141,6 +116,42 @@ def test_gateway_answers_are_problem_documents(kind):
     assert problem["status"] == int(response["statusCode"])
     assert problem["type"].startswith("urn:api-sfn:problem:")
     assert problem["detail"] == json.loads(message)
+    assert set(problem) == {"type", "title", "status", "detail"} and problem["title"]
+
+
+@pytest.mark.parametrize("with_origin", [True, False])
+@pytest.mark.parametrize("kind", sorted(GATEWAY["x-amazon-apigateway-gateway-responses"]))
+def test_gateway_answers_carry_the_headers_of_every_answer(kind, with_origin):
+    response = resolve_intrinsics(GATEWAY, with_origin)["x-amazon-apigateway-gateway-responses"][kind]
+    headers = {
+        name.removeprefix("gatewayresponse.header."): value.strip("'")
+        for name, value in response["responseParameters"].items()
+    }
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Status"] == "api-gateway; fwd=bypass"
+    if response["statusCode"] == "429":
+        assert int(headers["Retry-After"]) >= 1
+    else:
+        assert "Retry-After" not in headers
+
+
+def test_the_gateway_answers_the_issue_names_are_defined():
+    responses = GATEWAY["x-amazon-apigateway-gateway-responses"]
+    expected = {"DEFAULT_4XX": "400", "DEFAULT_5XX": "500", "THROTTLED": "429", "INTEGRATION_TIMEOUT": "504",
+                "ACCESS_DENIED": "403", "MISSING_AUTHENTICATION_TOKEN": "403"}
+    assert {kind: responses[kind]["statusCode"] for kind in expected} == expected
+
+
+@pytest.mark.parametrize("route", [("/executions", "post"), ("/executions/sync", "post")])
+def test_step_functions_answers_carry_nosniff_and_cache_status(route):
+    operation = resolve_intrinsics(GATEWAY, False)["paths"][route[0]][route[1]]
+    for pattern, response in operation["x-amazon-apigateway-integration"]["responses"].items():
+        parameters = response["responseParameters"]
+        assert parameters["method.response.header.X-Content-Type-Options"] == "'nosniff'", pattern
+        assert parameters["method.response.header.Cache-Status"] == "'api-gateway; fwd=bypass'", pattern
+        declared = operation["responses"][response["statusCode"]]["headers"]
+        assert {"X-Content-Type-Options", "Cache-Status"} <= set(declared), pattern
 
 
 def test_the_preflight_mock_renders_its_status():

@@ -10,6 +10,9 @@ Beside the AWS APIs it answers two paths of its own, for tests and benchmarks:
                               "mode": "throttle" | "delay" | "unavailable",
                               "delayMs": 0, "times": N (omit: until cleared)}
   DELETE /_emulator/faults   clears them
+
+and two Step Functions behaviours moto lacks (sync_execution.py): StartSyncExecution, and the
+checks AWS makes of a start request's input (256 KiB, JSON) with AWS's error codes.
 """
 
 import argparse
@@ -27,6 +30,8 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+from sync_execution import SyncExecutions, aws_error, refused_input
+
 FAULT_ANSWERS = {
     "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
     "unavailable": ("503 Service Unavailable", "ServiceUnavailable", "Service is unavailable"),
@@ -38,6 +43,7 @@ class Instrumented:
 
     def __init__(self, app):
         self.app = app
+        self.sync = SyncExecutions(app)
         self.lock = threading.Lock()
         self.counts = {}
         self.faults = []
@@ -63,17 +69,23 @@ class Instrumented:
                 answer = FAULT_ANSWERS.get(fault.get("mode"))
                 if answer is not None:
                     status, code, message = answer
-                    payload = json.dumps({"__type": code, "message": message}).encode()
-                    start_response(
-                        status,
-                        [
-                            ("Content-Type", "application/x-amz-json-1.0"),
-                            ("x-amzn-ErrorType", code),
-                            ("Content-Length", str(len(payload))),
-                        ],
-                    )
-                    return [payload]
+                    return self.respond(start_response, *aws_error(code, message, status))
+        if target in ("AWSStepFunctions.StartExecution", "AWSStepFunctions.StartSyncExecution"):
+            body = environ["wsgi.input"].getvalue()
+            refused = refused_input(body)
+            if refused is not None:
+                return self.respond(start_response, *aws_error(*refused))
+            if target == "AWSStepFunctions.StartSyncExecution":
+                return self.respond(start_response, *self.sync(environ, body))
         return self.app(environ, start_response)
+
+    @staticmethod
+    def respond(start_response, status, payload):
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))]
+        if not status.startswith("200"):
+            headers.append(("x-amzn-ErrorType", json.loads(payload).get("__type", "")))
+        start_response(status, headers)
+        return [payload]
 
     def take_fault(self, target, arn):
         with self.lock:

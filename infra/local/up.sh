@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Command 1: brings up everything the service needs locally and serves until Ctrl-C.
 # Installs the pinned emulator into .venv/, starts it (state machine execution on), creates the
-# results table and the sample state machines from infra/, builds and starts sfn-results.
-#   LISTEN_ADDR   where the service listens (default 127.0.0.1:3000)
+# results table and the sample state machines from infra/, builds and starts sfn-results on an
+# internal free port, and in front of it the local API Gateway (infra/local/gateway.py), which
+# serves every route of infra/api/gateway.openapi.json.
+#   LISTEN_ADDR   where the API listens (default 127.0.0.1:3000; port 0 picks a free one)
 #   EMULATOR_PORT where the emulator listens (default: a free port)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,39 +47,69 @@ echo "==> creating the table and the sample state machines"
 bootstrap=$("$python" infra/local/bootstrap.py --endpoint "$emulator")
 eval "$bootstrap"
 
-echo "==> starting sfn-results on $listen"
+free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_ready PID FILE: waits for the "READY <port>" line a server prints, prints the port.
+wait_ready() {
+  for _ in $(seq 1 300); do
+    grep -q '^READY' "$2" && { sed -n 's/^READY //p' "$2"; return 0; }
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+service_port=$(free_port)
+echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
 RESULTS_TABLE=$RESULTS_TABLE \
 ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN" \
 START_STATE_MACHINE=$GREETING_ARN \
 AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator \
-LISTEN_ADDR=$listen \
+LISTEN_ADDR=127.0.0.1:$service_port \
   target/debug/sfn-results &
 pids+=($!)
+service_pid=$!
+
+echo "==> starting the local API Gateway on $listen (infra/api/gateway.openapi.json)"
+ready=$(mktemp)
+"$python" infra/local/gateway.py --listen "$listen" --service-port "$service_port" --emulator-port "$port" \
+  --stage-variable "standardStateMachineArn=$GREETING_ARN" \
+  --stage-variable "expressStateMachineArn=$EXPRESS_ARN" >"$ready" &
+pids+=($!)
+gateway_port=$(wait_ready "$!" "$ready") || { echo "the gateway did not start" >&2; exit 1; }
+rm -f "$ready"
+api="http://${listen%:*}:$gateway_port"
 for _ in $(seq 1 100); do
-  curl -fsS "http://$listen/healthz" >/dev/null 2>&1 && break
-  kill -0 "${pids[1]}" 2>/dev/null || { echo "sfn-results did not start" >&2; exit 1; }
+  curl -fsS "$api/healthz" >/dev/null 2>&1 && break
+  kill -0 "$service_pid" 2>/dev/null || { echo "sfn-results did not start" >&2; exit 1; }
   sleep 0.1
 done
 
-execution_arn="${GREETING_ARN/:stateMachine:/:execution:}:demo-\$(date +%s)"
 cat <<INFO
 
 api-sfn is up.
-  service     http://$listen   (GET /executions/{executionArn}, /healthz, /openapi.json)
+  api         $api   (every route of infra/api/gateway.openapi.json)
+  service     http://127.0.0.1:$service_port   (sfn-results alone, behind the api)
   emulator    $emulator   (Step Functions + DynamoDB, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
   table       $RESULTS_TABLE
   machines    $GREETING_ARN
               $REJECTED_ARN
               $EXPRESS_ARN
 
-Start an execution (through the Step Functions API, as API Gateway does) and fetch its result:
+Try it, copy and paste (bash; the README's lines, which infra/local/tests run as written):
 
-  arn="$execution_arn"
-  curl -s $emulator/ --aws-sigv4 aws:amz:us-east-1:states --user test:test \\
-    -H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: AWSStepFunctions.StartExecution' \\
-    -d "{\"stateMachineArn\":\"$GREETING_ARN\",\"name\":\"\${arn##*:}\",\"input\":\"{\\\\\"name\\\\\":\\\\\"Ada\\\\\",\\\\\"echo\\\\\":[1,2]}\"}"
-  curl -si "http://$listen/executions/\$arn"            # 202 while it runs (3 s)
-  curl -si "http://$listen/executions/\$arn?wait=10"    # waits, then 200 with the output
+  # start a workflow: 202 with its executionArn and statusUrl (also in Location)
+  curl -si -X POST $api/executions -H 'Content-Type: application/json' -d '{"name": "Ada", "echo": 1}'   # 202
+  # start one and keep its status URL; fetch it while it runs, then wait for its result
+  url=\$(curl -s -o /dev/null -w '%header{location}' -X POST $api/executions \\
+    -H 'Content-Type: application/json' -d '{"name": "Ada", "echo": [1, 2], "delaySeconds": 2}')
+  curl -si "\$url"                                 # 202 while it runs, with Retry-After
+  curl -si "\$url?wait=10"                         # 200 once it stopped, with its output
+  etag=\$(curl -s -o /dev/null -w '%header{etag}' "\$url")
+  curl -si "\$url" -H "If-None-Match: \$etag"       # 304 Not Modified
+  # start and wait in one request
+  curl -si -X POST "$api/executions/wait?wait=10" -H 'Content-Type: application/json' -d '{"name": "Grace", "echo": "hi"}'   # 200
+  # sync: run the EXPRESS workflow and answer its output
+  curl -si -X POST $api/executions/sync -H 'Content-Type: application/json' -d '{"name": "Linus", "echo": true}'   # 200
 
 Ctrl-C stops everything this started.
 INFO

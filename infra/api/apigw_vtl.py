@@ -1,5 +1,6 @@
 """Renders API Gateway mapping templates with a real Velocity engine (airspeed-ext).
 
+Shared by the offline checks (infra/checks) and the local gateway (infra/local/gateway.py).
 airspeed-ext parses and evaluates VTL the way API Gateway's Velocity does; this
 module supplies the objects API Gateway puts in front of a template -- $input,
 $util, $context, $stageVariables -- with the Java semantics they have there:
@@ -20,7 +21,7 @@ from typing import Any
 import airspeed
 from airspeed import operators
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "api" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Java's String.indexOf answers -1 where Python's str.index raises; the
 # templates may call it, so give the engine Java's behaviour.

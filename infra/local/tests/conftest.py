@@ -1,0 +1,94 @@
+"""The local environment for these tests: infra/local/up.sh itself, on free loopback ports.
+
+One session starts up.sh with LISTEN_ADDR=127.0.0.1:0 (the README's command 1, as a user runs
+it), reads the addresses from what it prints, and stops it with SIGTERM at the end (up.sh stops
+what it started). Tests talk HTTP to the API it serves, and boto3 to the emulator only to read
+back what reached Step Functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+for shared in ("infra/api", "infra/checks", "infra/local"):
+    sys.path.insert(0, str(ROOT / shared))
+os.environ.update(AWS_EC2_METADATA_DISABLED="true", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+                  AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+# A cold cargo build is part of up.sh on a fresh clone.
+START_TIMEOUT = float(os.environ.get("LOCAL_API_START_TIMEOUT", "900"))
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Local:
+    api: str
+    service: str
+    emulator: str
+    banner: str
+
+    def request(self, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None,
+                base: str | None = None, timeout: float = 60) -> Response:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        url = path if path.startswith("http") else (base or self.api) + path
+        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+    def post_json(self, path: str, body: bytes | str, **kwargs) -> Response:
+        return self.request("POST", path, body, {"Content-Type": "application/json"}, **kwargs)
+
+    def sfn(self):
+        return boto3.client("stepfunctions", endpoint_url=self.emulator)
+
+
+@pytest.fixture(scope="session")
+def local():
+    log = tempfile.NamedTemporaryFile("w+", prefix="up-", suffix=".log", delete=False)
+    env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0")
+    process = subprocess.Popen([str(ROOT / "infra/local/up.sh")], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            text = Path(log.name).read_text()
+            if "Ctrl-C stops everything" in text:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"up.sh did not come up:\n{text}")
+            time.sleep(0.2)
+        found = {k: re.search(rf"^  {k} +(http://\S+)", text, re.M).group(1) for k in ("api", "service", "emulator")}
+        yield Local(found["api"], found["service"], found["emulator"], text)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        os.unlink(log.name)
