@@ -42,6 +42,15 @@ impl AppState {
     /// Builds the state from the configuration and the upstream ports; the in-process cache is
     /// sized by the configuration.
     pub fn new(config: &Config, ports: Ports) -> Self {
+        Self::with_notifier(config, ports, None)
+    }
+
+    /// As `new`, with webhooks notified of every stored stop.
+    pub fn with_notifier(
+        config: &Config,
+        ports: Ports,
+        notifier: Option<domain::notify::Notifier>,
+    ) -> Self {
         let policy = CachePolicy {
             provisional_ttl: config.redrivable_result_ttl,
             retention: config.result_retention,
@@ -52,18 +61,47 @@ impl AppState {
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
         Self::from_shared(http::Shared {
-            results: Results::new(
-                ports.source,
-                ports.store,
-                hot,
-                ports.starter,
-                ports.lister,
-                policy,
-            ),
+            results: {
+                let results = Results::new(
+                    ports.source,
+                    ports.store,
+                    hot,
+                    ports.starter,
+                    ports.lister,
+                    policy,
+                );
+                match notifier {
+                    Some(notifier) => results.with_notifier(notifier),
+                    None => results,
+                }
+            },
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
             start_machine: config.start_state_machine.clone(),
+            webhook_allow_loopback: config.webhook_allow_loopback,
         })
     }
+}
+
+/// Webhooks from the configuration: the notifier over the webhooks table, the delivery queue
+/// and the outbound client; `None` when `WEBHOOKS_TABLE` is not set.
+pub fn webhooks(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Option<(domain::notify::Notifier, Arc<adapters::DeliveryQueueSqs>)>, String> {
+    let Some(webhooks) = &config.webhooks else {
+        return Ok(None);
+    };
+    let queue = Arc::new(adapters::DeliveryQueueSqs::new(sdk, &webhooks.queue_url));
+    let sender = adapters::HttpSender::new(config.webhook_allow_loopback)
+        .map_err(|e| format!("the webhook client could not be built: {e}"))?;
+    let notifier = domain::notify::Notifier {
+        store: Arc::new(adapters::WebhooksTable::new(sdk, &webhooks.table)),
+        queue: queue.clone(),
+        sender: Arc::new(sender),
+        schedule: webhooks.schedule.clone(),
+        public_base_url: webhooks.public_base_url.clone(),
+    };
+    Ok(Some((notifier, queue)))
 }

@@ -20,3 +20,4 @@ mod service;
 mod soak;
 mod upstream;
 mod waiting;
+mod webhooks;

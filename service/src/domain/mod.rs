@@ -6,6 +6,7 @@ pub mod execution;
 pub mod fleet;
 pub mod flights;
 pub mod ingest;
+pub mod notify;
 pub mod ports;
 pub mod reconcile;
 pub mod retrieval;

@@ -5,6 +5,7 @@ pub mod headers;
 pub mod meta;
 pub mod problem;
 pub mod start;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub cors_allowed_origins: Arc<[HeaderValue]>,
     /// The machine `POST /executions/wait` starts; the route is 404 without it.
     pub start_machine: Option<StateMachineArn>,
+    /// Whether `http://` loopback webhook endpoints may be registered.
+    pub webhook_allow_loopback: bool,
 }
 
 /// The one `Router` served both under Lambda and as a local server.
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(start::router())
         .merge(executions::router())
         .merge(meta::router())
+        .merge(webhooks::router())
         // Matched routes are counted by their template; what matches none, here.
         .route_layer(axum::middleware::from_fn(count_request))
         .fallback(|| async {

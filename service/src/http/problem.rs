@@ -23,6 +23,10 @@ pub enum ApiError {
     ExecutionNotFound,
     #[error("no result of this Express execution was recorded")]
     ExpressNotRecorded,
+    #[error("no webhook or delivery has this id")]
+    WebhookNotFound,
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -58,9 +62,11 @@ impl ApiError {
             | Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
-            Self::ExecutionNotFound | Self::ExpressNotRecorded | Self::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ExecutionNotFound
+            | Self::ExpressNotRecorded
+            | Self::WebhookNotFound
+            | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) | Self::StartUnconfirmed(..) | Self::ExistingUnreadable(..) => {
@@ -76,6 +82,8 @@ impl ApiError {
             Self::StateMachineNotAllowed => "state-machine-not-allowed",
             Self::ExecutionNotFound => "execution-not-found",
             Self::ExpressNotRecorded => "express-result-not-recorded",
+            Self::WebhookNotFound => "webhook-not-found",
+            Self::Unprocessable(_) => "state-machine-not-allowed",
             Self::RouteNotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidWait(_) => "invalid-wait",
@@ -103,6 +111,8 @@ impl ApiError {
             Self::StateMachineNotAllowed => "State machine not allowed",
             Self::ExecutionNotFound => "Execution not found",
             Self::ExpressNotRecorded => "Express result not recorded",
+            Self::WebhookNotFound => "Webhook not found",
+            Self::Unprocessable(_) => "State machine not allowed",
             Self::RouteNotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::InvalidWait(_) => "Invalid wait",
@@ -129,6 +139,8 @@ impl ApiError {
             }
             Self::ExpressNotRecorded => "Step Functions keeps no record of Express executions that DescribeExecution could read; their results exist here only once the state machine's log subscription has delivered them (usually within seconds of the stop), and are kept for the table's retention.".into(),
             Self::RouteNotFound => "No route matches this path.".into(),
+            Self::WebhookNotFound => "No webhook endpoint (or delivery of it) has this id.".into(),
+            Self::Unprocessable(why) => why.clone(),
             Self::MethodNotAllowed => "This route does not accept this method.".into(),
             Self::InvalidWait(why) | Self::InvalidInput(why) => why.clone(),
             Self::InvalidName(e) => e.to_string(),
