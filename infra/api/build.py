@@ -225,6 +225,13 @@ INTEGRATIONS = {
     ("/executions/{executionArn}", "get"): proxy_integration,
     ("/healthz", "get"): proxy_integration,
     ("/openapi.json", "get"): proxy_integration,
+    ("/webhooks", "post"): proxy_integration,
+    ("/webhooks", "get"): proxy_integration,
+    ("/webhooks/{id}", "get"): proxy_integration,
+    ("/webhooks/{id}", "delete"): proxy_integration,
+    ("/webhooks/{id}/secret", "post"): proxy_integration,
+    ("/webhooks/{id}/deliveries", "get"): proxy_integration,
+    ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
 }
 
 

@@ -419,7 +419,7 @@ impl Notifier {
             DeliveryState::Dead => "dead",
             _ => "retrying",
         };
-        metrics::counter!("WebhookDeliveries", "Outcome" => outcome).increment(1);
+        metrics::counter!(crate::emf::WEBHOOK_DELIVERIES, "Outcome" => outcome).increment(1);
         Ok(disposition)
     }
 }
