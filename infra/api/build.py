@@ -124,8 +124,12 @@ def header_parameters(prefix: str, static: dict[str, str]) -> dict:
     }
 
 
-def sfn_integration(action: str, request: str, success_status: str, success: str) -> dict:
+def sfn_integration(action: str, request: str, success_status: str, success: str, machine: str | None = None) -> dict:
     cors = header_parameters("method.response", STANDARD_HEADERS)
+    request_template = template(request)
+    if machine:
+        # One start template for both machines: only the stage variable naming the machine differs.
+        request_template = request_template.replace("$stageVariables.standardStateMachineArn", f"$stageVariables.{machine}")
     return {
         "type": "aws",
         "httpMethod": "POST",
@@ -133,7 +137,7 @@ def sfn_integration(action: str, request: str, success_status: str, success: str
         "credentials": {"Fn::GetAtt": [START_ROLE, "Arn"]},
         "passthroughBehavior": "never",
         "timeoutInMillis": INTEGRATION_TIMEOUT_MS,
-        "requestTemplates": {"application/json": template(request)},
+        "requestTemplates": {"application/json": request_template},
         "responses": {
             "default": {
                 "statusCode": success_status,
@@ -213,10 +217,14 @@ def preflight(path: str, methods: str) -> dict:
 
 
 # The routes API Gateway answers through Step Functions (the rest reach the function).
-SFN_ROUTES = {("/executions", "post"), ("/executions/sync", "post")}
+SFN_ROUTES = {("/executions", "post"), ("/executions/express", "post"), ("/executions/sync", "post")}
 INTEGRATIONS = {
     ("/executions", "post"): lambda: sfn_integration(
         "StartExecution", "start-request.vtl", "202", "start-response.vtl"
+    ),
+    # The same start as POST /executions, on the EXPRESS machine.
+    ("/executions/express", "post"): lambda: sfn_integration(
+        "StartExecution", "start-request.vtl", "202", "start-response.vtl", machine="expressStateMachineArn"
     ),
     ("/executions/sync", "post"): lambda: sfn_integration(
         "StartSyncExecution", "sync-request.vtl", "200", "sync-response.vtl"
