@@ -58,9 +58,17 @@ def test_every_route_of_the_served_document_is_on_the_gateway_with_the_same_resp
 def test_the_start_routes_call_step_functions_and_the_rest_reach_the_function():
     kinds = {(p, m): o["x-amazon-apigateway-integration"] for p, m, o in operations(GATEWAY) if m != "options"}
     start, sync = kinds.pop(("/executions", "post")), kinds.pop(("/executions/sync", "post"))
+    express = kinds.pop(("/executions/express", "post"))
     assert start["uri"]["Fn::Sub"].endswith(":states:action/StartExecution")
+    assert express["uri"]["Fn::Sub"].endswith(":states:action/StartExecution")
     assert sync["uri"]["Fn::Sub"].endswith(":states:action/StartSyncExecution")
-    for integration in (start, sync):
+    # The express start is POST /executions' template on the EXPRESS machine's stage variable.
+    express_template = express["requestTemplates"]["application/json"]
+    assert "$stageVariables.expressStateMachineArn" in express_template
+    assert express_template.replace("expressStateMachineArn", "standardStateMachineArn") == (
+        start["requestTemplates"]["application/json"]
+    )
+    for integration in (start, express, sync):
         assert integration["type"] == "aws"
         assert integration["credentials"] == {"Fn::GetAtt": ["ApiStartRole", "Arn"]}
         assert integration["passthroughBehavior"] == "never"
