@@ -2,6 +2,7 @@
 
 pub mod executions;
 pub mod headers;
+pub mod list;
 pub mod meta;
 pub mod problem;
 pub mod start;
@@ -18,7 +19,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Results, StateMachineArn};
+use crate::domain::{Listing, Results, StateMachineArn};
 pub use problem::ApiError;
 
 /// What every handler can reach; one reference count to clone per request.
@@ -48,6 +49,8 @@ pub struct Shared {
     pub cors_allowed_origins: Arc<[HeaderValue]>,
     /// The machine `POST /executions/wait` starts; the route is 404 without it.
     pub start_machine: Option<StateMachineArn>,
+    /// The ops view's lists (`GET /executions`).
+    pub listing: Listing,
 }
 
 /// The one `Router` served both under Lambda and as a local server.
@@ -73,11 +76,13 @@ pub fn router(state: AppState) -> Router {
                 header::RETRY_AFTER,
                 headers::CACHE_STATUS,
                 headers::PREFERENCE_APPLIED,
+                header::LINK,
             ])
             .max_age(Duration::from_secs(600))
     });
     Router::new()
         .merge(start::router())
+        .merge(list::router())
         .merge(executions::router())
         .merge(meta::router())
         .fallback(|| async { ApiError::RouteNotFound })
