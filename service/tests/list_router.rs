@@ -1,4 +1,4 @@
-//! Router tests of `GET /executions`: the whole `Router` over in-memory fakes.
+//! Router tests of `GET /executions` and `GET /`: the whole `Router` over in-memory fakes.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -230,4 +230,26 @@ async fn include_result_embeds_only_results_already_stored() {
     assert!(items[0].get("result").is_none(), "running: nothing stored");
     assert!(items[2].get("result").is_none(), "never read: not stored");
     assert_eq!(executions.calls(), describes, "no DescribeExecution");
+}
+
+#[tokio::test]
+async fn the_status_page_is_self_contained_html_under_a_strict_policy() {
+    let (_, app) = fixture();
+    let (status, headers, body) = get(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("http"),
+        "{csp}"
+    );
+    let html = String::from_utf8(body).expect("utf-8");
+    assert!(html.contains(MACHINE));
+    assert!(!html.contains("{{"), "every placeholder filled");
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(html.len() < 60 * 1024, "{} bytes", html.len());
 }

@@ -4,6 +4,7 @@ pub mod executions;
 pub mod headers;
 pub mod list;
 pub mod meta;
+pub mod page;
 pub mod problem;
 pub mod start;
 
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(start::router())
         .merge(list::router())
         .merge(executions::router())
+        .merge(page::router())
         .merge(meta::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
