@@ -37,7 +37,8 @@
   const duration = (item) => {
     if (!item.startDate) return "—";
     const ms = (item.stopDate ? Date.parse(item.stopDate) : Date.now()) - Date.parse(item.startDate);
-    const s = Math.max(0, Math.round(ms / 1000));
+    if (ms < 10000) return (Math.max(0, ms) / 1000).toFixed(1) + " s";
+    const s = Math.round(ms / 1000);
     return s < 60 ? s + " s" : s < 3600 ? Math.floor(s / 60) + " min " + (s % 60) + " s" : Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
   };
   const statusCell = (td, status) => {
