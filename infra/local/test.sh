@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: the whole test suite. Formatting, lints, unit, router and property tests,
 # integration tests (the real binary against emulators it starts on free loopback ports,
-# including fault, hostile-input and a 15 s soak), schemathesis over 10,000 generated requests,
+# including fault, hostile-input and a 15 s soak), the status page in headless Chromium
+# (Debian's chromium and pinned npm packages, installed when missing), schemathesis over 10,000 generated requests,
 # and the offline stack checks (cfn-lint,
 # checkov, mapping templates rendered by a Velocity engine, the Lambda zip).
 set -euo pipefail
@@ -24,6 +25,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit, router, integration)"
 cargo test --locked --workspace
+
+step "status page in headless Chromium (infra/browser/run.sh)"
+infra/browser/run.sh
 
 step "fuzzing the API from its OpenAPI document (infra/checks/fuzz.sh)"
 infra/checks/fuzz.sh
