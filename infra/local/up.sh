@@ -63,7 +63,8 @@ execution_arn="${GREETING_ARN/:stateMachine:/:execution:}:demo-\$(date +%s)"
 cat <<INFO
 
 api-sfn is up.
-  service     http://$listen   (GET /executions/{executionArn}, /healthz, /openapi.json)
+  service     http://$listen   (GET /executions/{executionArn}, /executions?stateMachine=…, /healthz, /openapi.json)
+  status page http://$listen/   (recent executions, live)
   emulator    $emulator   (Step Functions + DynamoDB, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
   table       $RESULTS_TABLE
   machines    $GREETING_ARN
