@@ -181,6 +181,14 @@ async fn bad_queries_are_refused_without_an_upstream_call() {
         (list("&include=input"), 400),
         ("/executions".to_owned(), 400),
         ("/executions?stateMachine=Orders".to_owned(), 400),
+        (list("&status=running"), 400),
+        (list("&limit=1&limit=2"), 400),
+        (list(&format!("&cursor={}", "A".repeat(10_000))), 400),
+        (list("&cursor=%E2%9C%93.%E2%9C%93"), 400),
+        (
+            format!("/executions?stateMachine={MACHINE}{}", "x".repeat(300)),
+            400,
+        ),
     ];
     for (uri, want) in cases {
         let (status, headers, _) = get(&app, &uri).await;
