@@ -4,6 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
+import http from "node:http";
 import { createInterface } from "node:readline";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -138,6 +139,25 @@ before(async () => {
   await page.goto(`${base}/`);
 });
 
+/** API Gateway's stage in front of the service: strips `/v1`, refuses (and records) anything else. */
+function stageProxy(stage, missed) {
+  const target = new URL(base);
+  const server = http.createServer((req, res) => {
+    if (req.url !== stage && !req.url.startsWith(stage + "/") && !req.url.startsWith(stage + "?")) {
+      missed.push(req.url);
+      res.writeHead(404).end();
+      return;
+    }
+    const path = req.url.slice(stage.length) || "/";
+    const upstream = http.request({ host: target.hostname, port: target.port, path, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
 after(async () => {
   await browser?.close();
   for (const child of children) child.kill("SIGTERM");
@@ -201,4 +221,21 @@ test("axe-core finds no violations, and the page fits a phone", async () => {
   const html = await (await fetch(`${base}/`)).text();
   console.log(`# page weight: ${Buffer.byteLength(html)} bytes, one request`);
   assert.deepEqual(problems, [], "no console errors, CSP reports or foreign requests");
+});
+
+test("behind a stage prefix, even without its trailing slash, every URL stays under it", async () => {
+  const missed = [];
+  const proxy = await stageProxy("/v1", missed);
+  const staged = await browser.newPage();
+  try {
+    await staged.goto(`http://127.0.0.1:${proxy.address().port}/v1`);
+    await staged.locator(`tr[data-arn="${run.failed}"]`).getByRole("button").click();
+    await staged.locator("#d-error").filter({ hasText: "Order.Rejected" }).waitFor();
+    assert.match(await staged.locator("#d-curl").textContent(), /\/v1\/executions\/arn:aws:states:/);
+    assert.deepEqual(missed, [], "requests outside the stage");
+  } finally {
+    await staged.close();
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 });
