@@ -19,6 +19,7 @@
 #                          the EXPRESS machine's are always logged: its results come from them)
 #   RECONCILE_DESCRIBE_BUDGET  DescribeExecution calls per reconcile run and machine (default 50)
 #   ALARM_TOPIC_ARN        SNS topic for the events dead-letter alarm (default none)
+#   BROWSER_USER_POOL_ARN  Cognito user pool whose users may read through a browser (default none)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -138,6 +139,7 @@ overrides=(
 )
 [[ -n "${ALLOWED_ORIGIN:-}" ]] && overrides+=("AllowedOrigin=$ALLOWED_ORIGIN")
 [[ -n "${ALARM_TOPIC_ARN:-}" ]] && overrides+=("AlarmTopicArn=$ALARM_TOPIC_ARN")
+[[ -n "${BROWSER_USER_POOL_ARN:-}" ]] && overrides+=("BrowserUserPoolArn=$BROWSER_USER_POOL_ARN")
 say "deploying $STACK_NAME"
 sam deploy \
     --template-file "$BUILD_DIR/template.yaml" \

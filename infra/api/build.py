@@ -29,6 +29,10 @@ FUNCTION = "ResultsFunction"
 AUTH_PARAMETER = "AuthType"
 ORIGIN_PARAMETER = "AllowedOrigin"
 HAS_ORIGIN = "HasAllowedOrigin"
+# The stack's browser option: a Cognito user pool whose users may read (never start).
+HAS_BROWSER_POOL = "HasBrowserUserPool"
+POOL_PARAMETER = "BrowserUserPoolArn"
+BROWSER_ROUTES = {("/executions", "get"), ("/executions/{executionArn}", "get")}
 
 INTEGRATION_TIMEOUT_MS = 29000
 CORS_ALLOW_HEADERS = (
@@ -229,6 +233,8 @@ INTEGRATIONS = {
     ("/executions/sync", "post"): lambda: sfn_integration(
         "StartSyncExecution", "sync-request.vtl", "200", "sync-response.vtl"
     ),
+    ("/executions", "get"): proxy_integration,
+    ("/", "get"): proxy_integration,
     ("/executions/wait", "post"): proxy_integration,
     ("/executions/{executionArn}", "get"): proxy_integration,
     ("/healthz", "get"): proxy_integration,
@@ -241,6 +247,16 @@ INTEGRATIONS = {
     ("/webhooks/{id}/deliveries", "get"): proxy_integration,
     ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
 }
+
+
+def browser_auth(key: tuple[str, str]) -> dict:
+    """AuthType for every route; with the browser option, the read routes take a Cognito token
+    instead (through `security`), and the status page itself, static HTML, is open."""
+    if key in BROWSER_ROUTES:
+        return {"Fn::If": [HAS_BROWSER_POOL, {"Ref": "AWS::NoValue"}, {"type": {"Ref": AUTH_PARAMETER}}]}
+    if key == ("/", "get"):
+        return {"type": {"Fn::If": [HAS_BROWSER_POOL, "NONE", {"Ref": AUTH_PARAMETER}]}}
+    return {"type": {"Ref": AUTH_PARAMETER}}
 
 
 def build() -> dict:
@@ -258,6 +274,24 @@ def build() -> dict:
     doc.pop("servers", None)
     doc.pop("security", None)
     doc["components"].pop("securitySchemes", None)
+    doc["components"]["securitySchemes"] = {
+        "Fn::If": [
+            HAS_BROWSER_POOL,
+            {
+                "BrowserUsers": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "x-amazon-apigateway-authtype": "cognito_user_pools",
+                    "x-amazon-apigateway-authorizer": {
+                        "type": "cognito_user_pools",
+                        "providerARNs": [{"Ref": POOL_PARAMETER}],
+                    },
+                }
+            },
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
 
     for path, item in doc["paths"].items():
         methods = []
@@ -265,7 +299,11 @@ def build() -> dict:
             key = (path, method)
             if key not in INTEGRATIONS:
                 raise SystemExit(f"no gateway integration for {method.upper()} {path}")
-            operation["x-amazon-apigateway-auth"] = {"type": {"Ref": AUTH_PARAMETER}}
+            operation["x-amazon-apigateway-auth"] = browser_auth(key)
+            if key in BROWSER_ROUTES:
+                operation["security"] = {
+                    "Fn::If": [HAS_BROWSER_POOL, [{"BrowserUsers": []}], {"Ref": "AWS::NoValue"}]
+                }
             operation["x-amazon-apigateway-integration"] = INTEGRATIONS[key]()
             declared = CORS_HEADERS + (tuple(STANDARD_HEADERS) if key in SFN_ROUTES else ())
             for response in operation["responses"].values():

@@ -91,8 +91,13 @@ def test_the_definition_carries_the_template_files_unchanged():
     assert used == {f.name for f in TEMPLATES.glob("*.vtl")}
 
 
+BROWSER_READS = {("/executions", "get"), ("/executions/{executionArn}", "get")}
+
+
 def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
     for path, method, operation in operations(GATEWAY):
+        if (path, method) in BROWSER_READS or (path, method) == ("/", "get"):
+            continue
         expected = {"type": "NONE"} if method == "options" else {"type": {"Ref": "AuthType"}}
         assert operation["x-amazon-apigateway-auth"] == expected, f"{method} {path}"
     for path in SERVED["paths"]:
@@ -166,3 +171,23 @@ def test_the_preflight_mock_renders_its_status():
     for path in SERVED["paths"]:
         mock = GATEWAY["paths"][path]["options"]["x-amazon-apigateway-integration"]
         assert json.loads(render(mock["requestTemplates"]["application/json"]).body) == {"statusCode": 204}
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_the_browser_option_lets_cognito_users_read_and_nothing_else(pool):
+    doc = resolve_intrinsics(copy.deepcopy(GATEWAY), pool)
+    for path, method, operation in operations(doc):
+        auth = operation.get("x-amazon-apigateway-auth")
+        if (path, method) in BROWSER_READS:
+            if pool:
+                assert auth is None and operation["security"] == [{"BrowserUsers": []}], f"{method} {path}"
+            else:
+                assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
+        elif (path, method) == ("/", "get"):
+            assert auth == {"type": "NONE" if pool else "AWS_IAM"}, "the page is static HTML"
+        elif method != "options":
+            assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
+    schemes = doc["components"].get("securitySchemes", {})
+    assert ("BrowserUsers" in schemes) == pool
+    if pool:
+        assert schemes["BrowserUsers"]["x-amazon-apigateway-authorizer"]["providerARNs"] == ["BrowserUserPoolArn"]

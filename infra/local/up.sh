@@ -89,6 +89,7 @@ cat <<INFO
 api-sfn is up.
   api         $api   (every route of infra/api/gateway.openapi.json)
   service     http://127.0.0.1:$service_port   (sfn-results alone, behind the api)
+  status page $api/   (recent executions, live; GET /executions?stateMachine=… lists them)
   emulator    $emulator   (Step Functions + DynamoDB, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
   table       $RESULTS_TABLE
   machines    $GREETING_ARN

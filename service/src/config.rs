@@ -85,6 +85,10 @@ pub struct Config {
     pub result_retention: Option<Duration>,
     /// Bytes of result documents kept in this process's memory; 0 turns the memory cache off.
     pub memory_cache_bytes: u64,
+    /// The EXPRESS machines: listed from the table, never through `ListExecutions`.
+    pub express_state_machines: Vec<StateMachineArn>,
+    /// Signs list cursors; unset, each process signs with a random key of its own.
+    pub cursor_secret: Option<String>,
 }
 
 /// Longest wait a request may ask for: the read budget (see `domain::budget` for the arithmetic
@@ -290,6 +294,25 @@ impl Config {
                     .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             }),
         };
+        let express_state_machines = get("EXPRESS_STATE_MACHINES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match StateMachineArn::parse(s) {
+                Ok(m) if allowed_state_machines.permits_machine(&m) => Ok(m),
+                Ok(m) => Err(format!("{m} must also be in ALLOWED_STATE_MACHINES")),
+                Err(e) => Err(format!("{s:?} is not a state machine ARN: {e}")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| fail("EXPRESS_STATE_MACHINES", problem))?;
+        let cursor_secret = get("CURSOR_SECRET");
+        if cursor_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(fail(
+                "CURSOR_SECRET",
+                "must be at least 16 characters".into(),
+            ));
+        }
         let read_refresh = Duration::from_secs(number("READ_REFRESH_SECONDS", 1, 1..=300)?);
         let reconcile_describes =
             usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
@@ -322,6 +345,8 @@ impl Config {
             redrivable_result_ttl,
             result_retention,
             memory_cache_bytes,
+            express_state_machines,
+            cursor_secret,
         })
     }
 }

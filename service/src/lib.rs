@@ -18,8 +18,8 @@ use std::sync::Arc;
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, NoHotCache,
-    ResultStore, Results,
+    CachePolicy, CursorKey, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listing,
+    NoHotCache, ResultStore, Results,
 };
 pub use http::{router, AppState};
 
@@ -60,21 +60,25 @@ impl AppState {
             0 => Arc::new(NoHotCache),
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
+        let results = Results::new(
+            ports.source,
+            ports.store,
+            hot,
+            ports.starter,
+            ports.lister,
+            policy,
+        );
+        let results = match notifier {
+            Some(notifier) => results.with_notifier(notifier),
+            None => results,
+        };
+        let key = config
+            .cursor_secret
+            .as_ref()
+            .map_or_else(CursorKey::random, |s| CursorKey::new(s.as_bytes()));
         Self::from_shared(http::Shared {
-            results: {
-                let results = Results::new(
-                    ports.source,
-                    ports.store,
-                    hot,
-                    ports.starter,
-                    ports.lister,
-                    policy,
-                );
-                match notifier {
-                    Some(notifier) => results.with_notifier(notifier),
-                    None => results,
-                }
-            },
+            listing: Listing::new(&results, config.express_state_machines.clone(), key),
+            results,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

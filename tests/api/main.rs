@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod lambda;
 mod lambda_runtime;
+mod listing;
 mod logs;
 mod meta;
 mod metrics;

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod dynamodb;
+pub mod dynamodb_list;
 pub mod hot;
 pub mod memory;
 pub mod sender;
