@@ -21,7 +21,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 
-use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use super::dynamodb_list;
 use crate::domain::{
     Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, RecordedPage,
@@ -42,14 +41,8 @@ pub struct DynamoDbStore {
 
 impl DynamoDbStore {
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts(
-                DYNAMODB_ATTEMPT_TIMEOUT,
-                DYNAMODB_OPERATION_TIMEOUT,
-            ))
-            .build();
         Self {
-            client: Client::from_conf(config),
+            client: super::aws::dynamodb(sdk),
             table: table.into(),
         }
     }

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
 use crate::domain::notify::{Delivery, WebhookStore};
 use crate::domain::webhooks::Endpoint;
 use crate::domain::{ExecutionArn, StoreError};
@@ -33,14 +32,8 @@ fn millis(t: SystemTime) -> u64 {
 
 impl WebhooksTable {
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts(
-                DYNAMODB_ATTEMPT_TIMEOUT,
-                DYNAMODB_OPERATION_TIMEOUT,
-            ))
-            .build();
         Self {
-            client: Client::from_conf(config),
+            client: super::aws::dynamodb(sdk),
             table: table.into(),
         }
     }
