@@ -32,7 +32,9 @@ def test_the_routes_served_locally_are_exactly_the_routes_of_the_definition(loca
             if served(local, method, sample_path(resource)):
                 seen.add((method, resource))
     assert seen == expected
-    assert not served(local, "GET", "/")  # no resource at the root, so API Gateway's 403
+    # The root holds the status page (GET) only: any other method is API Gateway's 403.
+    assert served(local, "GET", "/")
+    assert not served(local, "POST", "/")
 
 
 def test_each_route_is_answered_by_the_integration_the_definition_names(local):
