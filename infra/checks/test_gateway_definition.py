@@ -21,9 +21,10 @@ TEMPLATES = ROOT / "infra" / "api" / "templates"
 
 
 def resolve_intrinsics(node, condition: bool = True):
-    """The definition as CloudFormation would deploy it, with sample values and the origin condition."""
+    """The definition as CloudFormation would deploy it, with sample values; `condition` is both the
+    origin's and the browser user pool's."""
     values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
-    return resolve(node, values, {"HasAllowedOrigin": condition})
+    return resolve(node, values, {"HasAllowedOrigin": condition, "HasBrowserUserPool": condition})
 
 
 def test_the_gateway_definition_is_generated_from_the_current_sources():

@@ -182,3 +182,31 @@ async fn a_wait_on_an_execution_not_visible_yet_answers_its_result_not_404() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["output"]["greeting"], "Hello, Late!");
 }
+
+#[tokio::test]
+async fn a_zero_wait_still_gets_one_whole_read() {
+    let app = TestApp::spawn().await;
+    let done = app.finished(&crate::helpers::quick_input("Zero")).await;
+    let answered = app
+        .http
+        .get(app.url(&format!("/executions/{done}?wait=0")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answered.status(), 200);
+    assert_eq!(header(&answered, "preference-applied"), "wait=0");
+    let never = format!(
+        "{}:{}",
+        app.machines
+            .greeting
+            .replace(":stateMachine:", ":execution:"),
+        crate::helpers::unique("never")
+    );
+    let unknown = app
+        .http
+        .get(app.url(&format!("/executions/{never}?wait=0")))
+        .send()
+        .await
+        .expect("request");
+    crate::helpers::problem(unknown, 404).await;
+}

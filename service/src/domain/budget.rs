@@ -22,6 +22,9 @@ pub const REQUEST_BUDGET: Duration = Duration::from_secs(27);
 pub const WRITE_RESERVE: Duration = Duration::from_secs(2);
 /// By when, after entry, every read and wait is done.
 pub const READ_BUDGET: Duration = REQUEST_BUDGET.saturating_sub(WRITE_RESERVE);
+/// What a look at an execution may take however short the wait: a table read (2 s), a lease
+/// (2 s) and `DescribeExecution` (5 s), one after another.
+pub const FIRST_LOOK: Duration = Duration::from_secs(9);
 
 const _: () = assert!(REQUEST_BUDGET.as_millis() < GATEWAY_TIMEOUT.as_millis());
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio_util::task::TaskTracker;
 
 use super::arn::{ArnError, ExecutionArn, StateMachineArn};
-use super::budget::{bounded, wall_clock, Budget};
+use super::budget::{bounded, wall_clock, Budget, FIRST_LOOK};
 use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 use super::fleet::{stored_answer, Step, NOT_FOUND_GRACE};
 use super::flights::{current_slot, next_slot, Flights, TICK};
@@ -283,7 +283,9 @@ impl Results {
         let mut not_found = false;
         loop {
             let this = self.clone();
-            let (owned, by) = (arn.clone(), budget.answer_by);
+            // A short wait (`wait=0`) still gets one whole look: it ends the waiting, not the read.
+            let by = budget.answer_by.max(budget.entry + FIRST_LOOK);
+            let (owned, by) = (arn.clone(), by);
             let look = async move { this.step(&owned, waiting, by).await };
             // Waiters share a slot's look; a request that does not wait gets a look no older
             // than itself (joining one under way), so it sees what was stored before it came.
