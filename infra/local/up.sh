@@ -126,8 +126,9 @@ signatures with it (infra/local/receiver.py), start a workflow, watch the delive
   secret=\$(curl -s -X POST $api/webhooks -H 'Content-Type: application/json' \\
     -d '{"url": "http://127.0.0.1:8899/hooks"}' | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
   .venv/bin/python infra/local/receiver.py --port 8899 --secret "\$secret" &
-  curl -s -X POST $api/executions -H 'Content-Type: application/json' -d '{"name": "Ada"}'
-  # within seconds the receiver prints a JSON line: "type": "execution.succeeded", "verified": true
+  curl -s -X POST $api/executions -H 'Content-Type: application/json' -d '{"name": "Ada", "echo": 1}'
+  # once it stops (3 s) and is stored (reconcile, every RECONCILE_SECONDS) the receiver prints a JSON
+  # line: "type": "execution.succeeded", "verified": true
   curl -s $api/webhooks                      # the endpoint (never its secret); .../{id}/deliveries
 
 Ctrl-C stops everything this started.
