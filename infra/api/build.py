@@ -31,6 +31,10 @@ FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:fu
 AUTH_PARAMETER = "AuthType"
 ORIGIN_PARAMETER = "AllowedOrigin"
 HAS_ORIGIN = "HasAllowedOrigin"
+# The stack's browser option: a Cognito user pool whose users may read (never start).
+HAS_BROWSER_POOL = "HasBrowserUserPool"
+POOL_PARAMETER = "BrowserUserPoolArn"
+BROWSER_ROUTES = {("/executions", "get"), ("/executions/{executionArn}", "get")}
 
 INTEGRATION_TIMEOUT_MS = 29000
 CORS_ALLOW_HEADERS = (
@@ -126,8 +130,12 @@ def header_parameters(prefix: str, static: dict[str, str]) -> dict:
     }
 
 
-def sfn_integration(action: str, request: str, success_status: str, success: str) -> dict:
+def sfn_integration(action: str, request: str, success_status: str, success: str, machine: str | None = None) -> dict:
     cors = header_parameters("method.response", STANDARD_HEADERS)
+    request_template = template(request)
+    if machine:
+        # One start template for both machines: only the stage variable naming the machine differs.
+        request_template = request_template.replace("$stageVariables.standardStateMachineArn", f"$stageVariables.{machine}")
     return {
         "type": "aws",
         "httpMethod": "POST",
@@ -135,7 +143,7 @@ def sfn_integration(action: str, request: str, success_status: str, success: str
         "credentials": {"Fn::GetAtt": [START_ROLE, "Arn"]},
         "passthroughBehavior": "never",
         "timeoutInMillis": INTEGRATION_TIMEOUT_MS,
-        "requestTemplates": {"application/json": template(request)},
+        "requestTemplates": {"application/json": request_template},
         "responses": {
             "default": {
                 "statusCode": success_status,
@@ -215,19 +223,42 @@ def preflight(path: str, methods: str) -> dict:
 
 
 # The routes API Gateway answers through Step Functions (the rest reach the function).
-SFN_ROUTES = {("/executions", "post"), ("/executions/sync", "post")}
+SFN_ROUTES = {("/executions", "post"), ("/executions/express", "post"), ("/executions/sync", "post")}
 INTEGRATIONS = {
     ("/executions", "post"): lambda: sfn_integration(
         "StartExecution", "start-request.vtl", "202", "start-response.vtl"
     ),
+    # The same start as POST /executions, on the EXPRESS machine.
+    ("/executions/express", "post"): lambda: sfn_integration(
+        "StartExecution", "start-request.vtl", "202", "start-response.vtl", machine="expressStateMachineArn"
+    ),
     ("/executions/sync", "post"): lambda: sfn_integration(
         "StartSyncExecution", "sync-request.vtl", "200", "sync-response.vtl"
     ),
+    ("/executions", "get"): proxy_integration,
+    ("/", "get"): proxy_integration,
     ("/executions/wait", "post"): proxy_integration,
     ("/executions/{executionArn}", "get"): proxy_integration,
     ("/healthz", "get"): proxy_integration,
     ("/openapi.json", "get"): proxy_integration,
+    ("/webhooks", "post"): proxy_integration,
+    ("/webhooks", "get"): proxy_integration,
+    ("/webhooks/{id}", "get"): proxy_integration,
+    ("/webhooks/{id}", "delete"): proxy_integration,
+    ("/webhooks/{id}/secret", "post"): proxy_integration,
+    ("/webhooks/{id}/deliveries", "get"): proxy_integration,
+    ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
 }
+
+
+def browser_auth(key: tuple[str, str]) -> dict:
+    """AuthType for every route; with the browser option, the read routes take a Cognito token
+    instead (through `security`), and the status page itself, static HTML, is open."""
+    if key in BROWSER_ROUTES:
+        return {"Fn::If": [HAS_BROWSER_POOL, {"Ref": "AWS::NoValue"}, {"type": {"Ref": AUTH_PARAMETER}}]}
+    if key == ("/", "get"):
+        return {"type": {"Fn::If": [HAS_BROWSER_POOL, "NONE", {"Ref": AUTH_PARAMETER}]}}
+    return {"type": {"Ref": AUTH_PARAMETER}}
 
 
 def build() -> dict:
@@ -245,6 +276,24 @@ def build() -> dict:
     doc.pop("servers", None)
     doc.pop("security", None)
     doc["components"].pop("securitySchemes", None)
+    doc["components"]["securitySchemes"] = {
+        "Fn::If": [
+            HAS_BROWSER_POOL,
+            {
+                "BrowserUsers": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "x-amazon-apigateway-authtype": "cognito_user_pools",
+                    "x-amazon-apigateway-authorizer": {
+                        "type": "cognito_user_pools",
+                        "providerARNs": [{"Ref": POOL_PARAMETER}],
+                    },
+                }
+            },
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
 
     for path, item in doc["paths"].items():
         methods = []
@@ -252,7 +301,11 @@ def build() -> dict:
             key = (path, method)
             if key not in INTEGRATIONS:
                 raise SystemExit(f"no gateway integration for {method.upper()} {path}")
-            operation["x-amazon-apigateway-auth"] = {"type": {"Ref": AUTH_PARAMETER}}
+            operation["x-amazon-apigateway-auth"] = browser_auth(key)
+            if key in BROWSER_ROUTES:
+                operation["security"] = {
+                    "Fn::If": [HAS_BROWSER_POOL, [{"BrowserUsers": []}], {"Ref": "AWS::NoValue"}]
+                }
             operation["x-amazon-apigateway-integration"] = INTEGRATIONS[key]()
             declared = CORS_HEADERS + (tuple(STANDARD_HEADERS) if key in SFN_ROUTES else ())
             for response in operation["responses"].values():

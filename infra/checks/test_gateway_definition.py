@@ -58,9 +58,17 @@ def test_every_route_of_the_served_document_is_on_the_gateway_with_the_same_resp
 def test_the_start_routes_call_step_functions_and_the_rest_reach_the_function():
     kinds = {(p, m): o["x-amazon-apigateway-integration"] for p, m, o in operations(GATEWAY) if m != "options"}
     start, sync = kinds.pop(("/executions", "post")), kinds.pop(("/executions/sync", "post"))
+    express = kinds.pop(("/executions/express", "post"))
     assert start["uri"]["Fn::Sub"].endswith(":states:action/StartExecution")
+    assert express["uri"]["Fn::Sub"].endswith(":states:action/StartExecution")
     assert sync["uri"]["Fn::Sub"].endswith(":states:action/StartSyncExecution")
-    for integration in (start, sync):
+    # The express start is POST /executions' template on the EXPRESS machine's stage variable.
+    express_template = express["requestTemplates"]["application/json"]
+    assert "$stageVariables.expressStateMachineArn" in express_template
+    assert express_template.replace("expressStateMachineArn", "standardStateMachineArn") == (
+        start["requestTemplates"]["application/json"]
+    )
+    for integration in (start, express, sync):
         assert integration["type"] == "aws"
         assert integration["credentials"] == {"Fn::GetAtt": ["ApiStartRole", "Arn"]}
         assert integration["passthroughBehavior"] == "never"
@@ -84,8 +92,13 @@ def test_the_definition_carries_the_template_files_unchanged():
     assert used == {f.name for f in TEMPLATES.glob("*.vtl")}
 
 
+BROWSER_READS = {("/executions", "get"), ("/executions/{executionArn}", "get")}
+
+
 def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
     for path, method, operation in operations(GATEWAY):
+        if (path, method) in BROWSER_READS or (path, method) == ("/", "get"):
+            continue
         expected = {"type": "NONE"} if method == "options" else {"type": {"Ref": "AuthType"}}
         assert operation["x-amazon-apigateway-auth"] == expected, f"{method} {path}"
     for path in SERVED["paths"]:
@@ -159,3 +172,23 @@ def test_the_preflight_mock_renders_its_status():
     for path in SERVED["paths"]:
         mock = GATEWAY["paths"][path]["options"]["x-amazon-apigateway-integration"]
         assert json.loads(render(mock["requestTemplates"]["application/json"]).body) == {"statusCode": 204}
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_the_browser_option_lets_cognito_users_read_and_nothing_else(pool):
+    doc = resolve_intrinsics(copy.deepcopy(GATEWAY), pool)
+    for path, method, operation in operations(doc):
+        auth = operation.get("x-amazon-apigateway-auth")
+        if (path, method) in BROWSER_READS:
+            if pool:
+                assert auth is None and operation["security"] == [{"BrowserUsers": []}], f"{method} {path}"
+            else:
+                assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
+        elif (path, method) == ("/", "get"):
+            assert auth == {"type": "NONE" if pool else "AWS_IAM"}, "the page is static HTML"
+        elif method != "options":
+            assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
+    schemes = doc["components"].get("securitySchemes", {})
+    assert ("BrowserUsers" in schemes) == pool
+    if pool:
+        assert schemes["BrowserUsers"]["x-amazon-apigateway-authorizer"]["providerARNs"] == ["BrowserUserPoolArn"]

@@ -39,8 +39,22 @@ def main() -> None:
     if args.table not in ddb.list_tables()["TableNames"]:
         ddb.create_table(
             TableName=args.table,
-            AttributeDefinitions=[{"AttributeName": "executionArn", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("executionArn", "stateMachineArn", "startDate")
+            ],
             KeySchema=[{"AttributeName": "executionArn", "KeyType": "HASH"}],
+            # GET /executions lists the EXPRESS machine from here (as stack.yaml's table does).
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "byStateMachine",
+                    "KeySchema": [
+                        {"AttributeName": "stateMachineArn", "KeyType": "HASH"},
+                        {"AttributeName": "startDate", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         ddb.update_time_to_live(

@@ -95,7 +95,8 @@ cat <<INFO
 api-sfn is up.
   api         $api   (every route of infra/api/gateway.openapi.json)
   service     http://127.0.0.1:$service_port   (sfn-results alone, behind the api)
-  emulator    $emulator   (Step Functions + DynamoDB, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
+  status page $api/   (recent executions, live; GET /executions?stateMachine=… lists them)
+  emulator    $emulator   (Step Functions + DynamoDB + SQS, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
   table       $RESULTS_TABLE
   webhooks    $WEBHOOKS_TABLE   (endpoints, deliveries)
   queue       $DELIVERY_QUEUE_URL   (webhook deliveries; worker in sfn-results)

@@ -24,11 +24,25 @@ pub enum AllowList {
 
 impl AllowList {
     pub fn permits(&self, arn: &ExecutionArn) -> bool {
+        self.permits_machine(arn.state_machine())
+    }
+
+    pub fn permits_machine(&self, machine: &StateMachineArn) -> bool {
         match self {
             Self::Any => true,
-            Self::Only(machines) => machines.contains(arn.state_machine()),
+            Self::Only(machines) => machines.contains(machine),
         }
     }
+}
+
+/// Where webhooks live and how they are retried.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub table: String,
+    pub queue_url: String,
+    pub schedule: crate::domain::webhooks::RetrySchedule,
+    /// Prefix of the status URLs in payloads.
+    pub public_base_url: String,
 }
 
 /// Which entry point a Lambda function runs, from its `Handler` (`_HANDLER`).
@@ -38,6 +52,8 @@ pub enum EntryPoint {
     Http,
     /// EventBridge status changes, the EXPRESS machine's logs, the reconcile schedule.
     Events,
+    /// The webhook delivery queue (SQS).
+    Deliveries,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +69,10 @@ pub struct Config {
     pub read_refresh: Duration,
     /// Local server: how often metrics are written (under Lambda: after each invocation).
     pub metrics_every: Duration,
+    /// Webhooks: the table, the delivery queue, the retry schedule; off without the table.
+    pub webhooks: Option<WebhookConfig>,
+    /// Whether `http://` loopback endpoints may be registered (local use only).
+    pub webhook_allow_loopback: bool,
     pub results_table: String,
     pub allowed_state_machines: AllowList,
     pub start_state_machine: Option<StateMachineArn>,
@@ -65,6 +85,10 @@ pub struct Config {
     pub result_retention: Option<Duration>,
     /// Bytes of result documents kept in this process's memory; 0 turns the memory cache off.
     pub memory_cache_bytes: u64,
+    /// The EXPRESS machines: listed from the table, never through `ListExecutions`.
+    pub express_state_machines: Vec<StateMachineArn>,
+    /// Signs list cursors; unset, each process signs with a random key of its own.
+    pub cursor_secret: Option<String>,
 }
 
 /// Longest wait a request may ask for: the read budget (see `domain::budget` for the arithmetic
@@ -199,10 +223,13 @@ impl Config {
         let entry = match get("_HANDLER").as_deref().map(str::trim) {
             None | Some("http" | "bootstrap") => EntryPoint::Http,
             Some("events") => EntryPoint::Events,
+            Some("deliveries") => EntryPoint::Deliveries,
             Some(other) => {
                 return Err(fail(
                     "_HANDLER",
-                    format!("{other:?} is not an entry point: http (or bootstrap) or events"),
+                    format!(
+                    "{other:?} is not an entry point: http (or bootstrap), events or deliveries"
+                ),
                 ))
             }
         };
@@ -236,6 +263,56 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let metrics_every = Duration::from_secs(number("METRICS_FLUSH_SECONDS", 60, 1..=3600)?);
+        let webhook_allow_loopback = match get("WEBHOOK_ALLOW_LOOPBACK").as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(fail(
+                    "WEBHOOK_ALLOW_LOOPBACK",
+                    format!("{other:?} is not true or false"),
+                ))
+            }
+        };
+        let schedule = match get("WEBHOOK_RETRY_SCHEDULE") {
+            None => crate::domain::webhooks::RetrySchedule::default(),
+            Some(text) => crate::domain::webhooks::RetrySchedule::parse(&text)
+                .map_err(|why| fail("WEBHOOK_RETRY_SCHEDULE", why))?,
+        };
+        let webhooks = match (get("WEBHOOKS_TABLE"), get("DELIVERY_QUEUE_URL")) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(fail(
+                    "DELIVERY_QUEUE_URL",
+                    "required with WEBHOOKS_TABLE: the SQS queue of webhook deliveries".into(),
+                ))
+            }
+            (Some(table), Some(queue_url)) => Some(WebhookConfig {
+                table,
+                queue_url,
+                schedule,
+                public_base_url: get("PUBLIC_BASE_URL")
+                    .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            }),
+        };
+        let express_state_machines = get("EXPRESS_STATE_MACHINES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match StateMachineArn::parse(s) {
+                Ok(m) if allowed_state_machines.permits_machine(&m) => Ok(m),
+                Ok(m) => Err(format!("{m} must also be in ALLOWED_STATE_MACHINES")),
+                Err(e) => Err(format!("{s:?} is not a state machine ARN: {e}")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| fail("EXPRESS_STATE_MACHINES", problem))?;
+        let cursor_secret = get("CURSOR_SECRET");
+        if cursor_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(fail(
+                "CURSOR_SECRET",
+                "must be at least 16 characters".into(),
+            ));
+        }
         let read_refresh = Duration::from_secs(number("READ_REFRESH_SECONDS", 1, 1..=300)?);
         let reconcile_describes =
             usize::try_from(number("RECONCILE_DESCRIBE_BUDGET", 50, 1..=300)?).unwrap_or(50);
@@ -257,6 +334,8 @@ impl Config {
             reconcile_machines,
             read_refresh,
             metrics_every,
+            webhooks,
+            webhook_allow_loopback,
             results_table,
             allowed_state_machines,
             start_state_machine,
@@ -266,6 +345,8 @@ impl Config {
             redrivable_result_ttl,
             result_retention,
             memory_cache_bytes,
+            express_state_machines,
+            cursor_secret,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! | `UpstreamCalls` | Count | `Operation`, `Outcome` (ok, throttled, not-found, failed) |
 //! | `Events` | Count | `Outcome` (stored, unchanged, ignored, poison) |
 //! | `EventLag` | Milliseconds | — (stop → stored) |
+//! | `WebhookDeliveries` | Count | `Outcome` (delivered, retrying, dead) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub const ANSWERS: &str = "Answers";
 pub const UPSTREAM_CALLS: &str = "UpstreamCalls";
 pub const EVENTS: &str = "Events";
 pub const EVENT_LAG: &str = "EventLag";
+pub const WEBHOOK_DELIVERIES: &str = "WebhookDeliveries";
 
 static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
 
@@ -56,6 +58,11 @@ pub fn init(entry_point: &'static str, flush_every: Option<Duration>) {
     );
     metrics::describe_counter!(EVENTS, Unit::Count, "events by outcome");
     metrics::describe_histogram!(EVENT_LAG, Unit::Milliseconds, "stop to stored");
+    metrics::describe_counter!(
+        WEBHOOK_DELIVERIES,
+        Unit::Count,
+        "delivery attempts by outcome"
+    );
 }
 
 /// Writes what was counted since the last flush, as EMF lines on stdout.

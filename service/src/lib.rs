@@ -18,8 +18,8 @@ use std::sync::Arc;
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, NoHotCache,
-    ResultStore, Results,
+    CachePolicy, CursorKey, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listing,
+    NoHotCache, ResultStore, Results,
 };
 pub use http::{router, AppState};
 
@@ -42,6 +42,15 @@ impl AppState {
     /// Builds the state from the configuration and the upstream ports; the in-process cache is
     /// sized by the configuration.
     pub fn new(config: &Config, ports: Ports) -> Self {
+        Self::with_notifier(config, ports, None)
+    }
+
+    /// As `new`, with webhooks notified of every stored stop.
+    pub fn with_notifier(
+        config: &Config,
+        ports: Ports,
+        notifier: Option<domain::notify::Notifier>,
+    ) -> Self {
         let policy = CachePolicy {
             provisional_ttl: config.redrivable_result_ttl,
             retention: config.result_retention,
@@ -51,19 +60,52 @@ impl AppState {
             0 => Arc::new(NoHotCache),
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
+        let results = Results::new(
+            ports.source,
+            ports.store,
+            hot,
+            ports.starter,
+            ports.lister,
+            policy,
+        );
+        let results = match notifier {
+            Some(notifier) => results.with_notifier(notifier),
+            None => results,
+        };
+        let key = config
+            .cursor_secret
+            .as_ref()
+            .map_or_else(CursorKey::random, |s| CursorKey::new(s.as_bytes()));
         Self::from_shared(http::Shared {
-            results: Results::new(
-                ports.source,
-                ports.store,
-                hot,
-                ports.starter,
-                ports.lister,
-                policy,
-            ),
+            listing: Listing::new(&results, config.express_state_machines.clone(), key),
+            results,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
             start_machine: config.start_state_machine.clone(),
+            webhook_allow_loopback: config.webhook_allow_loopback,
         })
     }
+}
+
+/// Webhooks from the configuration: the notifier over the webhooks table, the delivery queue
+/// and the outbound client; `None` when `WEBHOOKS_TABLE` is not set.
+pub fn webhooks(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Option<(domain::notify::Notifier, Arc<adapters::DeliveryQueueSqs>)>, String> {
+    let Some(webhooks) = &config.webhooks else {
+        return Ok(None);
+    };
+    let queue = Arc::new(adapters::DeliveryQueueSqs::new(sdk, &webhooks.queue_url));
+    let sender = adapters::HttpSender::new(config.webhook_allow_loopback)
+        .map_err(|e| format!("the webhook client could not be built: {e}"))?;
+    let notifier = domain::notify::Notifier {
+        store: Arc::new(adapters::WebhooksTable::new(sdk, &webhooks.table)),
+        queue: queue.clone(),
+        sender: Arc::new(sender),
+        schedule: webhooks.schedule.clone(),
+        public_base_url: webhooks.public_base_url.clone(),
+    };
+    Ok(Some((notifier, queue)))
 }

@@ -27,7 +27,15 @@ async fn main() -> ExitCode {
         lister: sfn,
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };
-    let state = AppState::new(&config, ports);
+    let webhooks = match sfn_results::webhooks(&sdk, &config) {
+        Ok(webhooks) => webhooks,
+        Err(err) => {
+            eprintln!("sfn-results: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notifier = webhooks.as_ref().map(|(notifier, _)| notifier.clone());
+    let state = AppState::with_notifier(&config, ports, notifier);
     let events = EventsApp {
         results: state.results.clone(),
         allowed: config.allowed_state_machines.clone(),
@@ -41,13 +49,23 @@ async fn main() -> ExitCode {
     let entry_name = match config.entry {
         EntryPoint::Http => "http",
         EntryPoint::Events => "events",
+        EntryPoint::Deliveries => "deliveries",
     };
     sfn_results::emf::init(entry_name, (!on_lambda).then_some(config.metrics_every));
-    let served = match (on_lambda, config.entry) {
-        (true, EntryPoint::Http) => server::run_lambda(router(state), events.results).await,
-        (true, EntryPoint::Events) => server::run_events_lambda(events).await,
-        // Locally one process does it all: the API, and reconcile on a timer.
-        (false, _) => {
+    let served = match (on_lambda, config.entry, webhooks) {
+        (true, EntryPoint::Http, _) => server::run_lambda(router(state), events.results).await,
+        (true, EntryPoint::Events, _) => server::run_events_lambda(events).await,
+        (true, EntryPoint::Deliveries, Some((notifier, queue))) => {
+            server::run_deliveries_lambda(notifier, queue).await
+        }
+        (true, EntryPoint::Deliveries, None) => {
+            Err("_HANDLER=deliveries needs WEBHOOKS_TABLE and DELIVERY_QUEUE_URL".into())
+        }
+        // Locally one process does it all: the API, reconcile on a timer, the delivery worker.
+        (false, _, webhooks) => {
+            if let Some((notifier, queue)) = webhooks {
+                tokio::spawn(server::deliver_forever(notifier, queue));
+            }
             if let Some(every) = config.reconcile_every {
                 tokio::spawn(server::reconcile_every(events, every));
             }

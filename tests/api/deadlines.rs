@@ -73,13 +73,22 @@ async fn both_wait_routes_answer_within_27_s_with_every_upstream_slowed() {
     );
 }
 
-#[tokio::test]
-async fn a_long_poll_rides_out_throttling_and_answers_the_result() {
+/// A wait of `wait` s on an execution running `runs` s; 2 s in, every `DescribeExecution` is
+/// throttled until cleared. The app, the execution, the Step Functions endpoint, the waiter.
+async fn throttled_mid_wait(
+    runs: u64,
+    wait: u64,
+) -> (
+    TestApp,
+    String,
+    String,
+    tokio::task::JoinHandle<reqwest::Response>,
+) {
     let app = TestApp::spawn_split().await;
     let (sfn, _) = app.own_endpoints();
-    let input = json!({"name": "Tia", "echo": 0, "delaySeconds": 6});
+    let input = json!({"name": "Tia", "echo": 0, "delaySeconds": runs});
     let arn = app.start(&app.machines.greeting, &input).await;
-    let url = app.url(&format!("/executions/{arn}?wait=15"));
+    let url = app.url(&format!("/executions/{arn}?wait={wait}"));
     let waiter = tokio::spawn({
         let http = app.http.clone();
         async move { http.get(url).send().await.expect("request") }
@@ -91,6 +100,12 @@ async fn a_long_poll_rides_out_throttling_and_answers_the_result() {
         json!({"target": "AWSStepFunctions.DescribeExecution", "mode": "throttle"}),
     )
     .await;
+    (app, arn, sfn, waiter)
+}
+
+#[tokio::test]
+async fn a_long_poll_rides_out_throttling_and_answers_the_result() {
+    let (app, _arn, sfn, waiter) = throttled_mid_wait(6, 15).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     clear_faults(&app, &sfn).await;
     let response = waiter.await.expect("join");
@@ -101,22 +116,7 @@ async fn a_long_poll_rides_out_throttling_and_answers_the_result() {
 
 #[tokio::test]
 async fn a_long_poll_throttled_to_its_deadline_answers_what_it_last_knew() {
-    let app = TestApp::spawn_split().await;
-    let (sfn, _) = app.own_endpoints();
-    let input = json!({"name": "Ugo", "echo": 0, "delaySeconds": 60});
-    let arn = app.start(&app.machines.greeting, &input).await;
-    let url = app.url(&format!("/executions/{arn}?wait=6"));
-    let waiter = tokio::spawn({
-        let http = app.http.clone();
-        async move { http.get(url).send().await.expect("request") }
-    });
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    inject(
-        &app,
-        &sfn,
-        json!({"target": "AWSStepFunctions.DescribeExecution", "mode": "throttle"}),
-    )
-    .await;
+    let (_app, arn, _, waiter) = throttled_mid_wait(60, 6).await;
     let response = waiter.await.expect("join");
     assert_eq!(response.status(), 202, "never 503 once a read succeeded");
     assert!(header(&response, "retry-after").parse::<u64>().is_ok());

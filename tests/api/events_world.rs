@@ -48,6 +48,8 @@ impl EventsWorld {
                 machines.greeting, machines.rejected, machines.express
             ),
         );
+        // GET /executions lists the EXPRESS machine from the table, as the stack configures it.
+        env.insert("EXPRESS_STATE_MACHINES".into(), machines.express.clone());
         // Events flow here, as deployed: reads of running executions are only a safety net.
         env.insert("READ_REFRESH_SECONDS".into(), "30".into());
         let api = Service::start(&env).await;

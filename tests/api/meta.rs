@@ -45,6 +45,13 @@ async fn the_openapi_document_is_valid_openapi_3_1_and_describes_every_route() {
         ("/executions/{executionArn}", "get"),
         ("/healthz", "get"),
         ("/openapi.json", "get"),
+        ("/webhooks", "post"),
+        ("/webhooks", "get"),
+        ("/webhooks/{id}", "get"),
+        ("/webhooks/{id}", "delete"),
+        ("/webhooks/{id}/secret", "post"),
+        ("/webhooks/{id}/deliveries", "get"),
+        ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

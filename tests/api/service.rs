@@ -107,6 +107,11 @@ impl Service {
         Self::spawn(env).0
     }
 
+    /// The environment it was started with.
+    pub fn env(&self) -> &HashMap<String, String> {
+        &self.env
+    }
+
     /// Resident memory of the process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

@@ -2,8 +2,8 @@
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sfn::config::Credentials;
 use aws_sdk_sfn::types::StateMachineType;
@@ -81,22 +81,42 @@ pub async fn recreate_machines(sfn: &aws_sdk_sfn::Client, machines: &Machines) {
     assert_eq!(again.greeting, machines.greeting);
 }
 
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key")
+}
+
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
     ddb.create_table()
         .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("executionArn")
-                .attribute_type(ScalarAttributeType::S)
+        .set_attribute_definitions(Some(
+            ["executionArn", "stateMachineArn", "startDate"]
+                .map(|name| {
+                    AttributeDefinition::builder()
+                        .attribute_name(name)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .expect("attribute")
+                })
+                .to_vec(),
+        ))
+        .key_schema(key("executionArn", KeyType::Hash))
+        // GET /executions lists the EXPRESS machine from here (as stack.yaml's table does).
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byStateMachine")
+                .key_schema(key("stateMachineArn", KeyType::Hash))
+                .key_schema(key("startDate", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("executionArn")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
+                .expect("index"),
         )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
@@ -114,4 +134,32 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
         .send()
         .await
         .expect("enable TTL");
+}
+
+/// A webhooks table: partition key `pk`, sort key `sk`, both strings.
+pub async fn create_webhooks_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    ddb.create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the webhooks table");
 }

@@ -59,6 +59,20 @@ def test_a_hostile_body_reaches_the_execution_input_exactly(local, why, body):
     assert described["input"] == (body or "{}"), why
 
 
+def test_an_express_start_answers_202_with_its_status_url_and_the_input_reaches_the_express_machine(local):
+    body = '{"name": "Eve", "quote": "it\'s \\"here\\""}'
+    started = local.post_json("/executions/express?name=express-async-1", body)
+    assert started.status == 202, started.body
+    answer = started.json()
+    assert answer["statusUrl"] == started.headers["location"]
+    assert answer["statusUrl"] == f"{local.api}/executions/{answer['executionArn']}"
+    assert started.headers["cache-status"] == "api-gateway; fwd=bypass"
+    described = local.sfn().describe_execution(executionArn=answer["executionArn"])
+    assert ":stateMachine:api-sfn-express" in described["stateMachineArn"]
+    assert described["input"] == body
+    assert described["name"] == "express-async-1"
+
+
 def test_a_sync_execution_that_succeeds_answers_its_output(local):
     answer = local.post_json("/executions/sync", '{"name": "Zoë \\"Z\\"", "echo": {"k": "\'</x>"}}')
     assert answer.status == 200, answer.body

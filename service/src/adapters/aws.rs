@@ -48,3 +48,14 @@ pub(crate) fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig 
         .operation_timeout(operation)
         .build()
 }
+
+/// A DynamoDB client with the DynamoDB budgets, for every table the service uses.
+pub(crate) fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(timeouts(
+            DYNAMODB_ATTEMPT_TIMEOUT,
+            DYNAMODB_OPERATION_TIMEOUT,
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}

@@ -2,7 +2,8 @@
 //!
 //! One item per execution, keyed by `executionArn` (S). A stored result: `document` (S, the
 //! result document's exact bytes), `status` (S), `final` (BOOL), `storedAt` (N), `expiresAt` (N,
-//! epoch seconds, the TTL attribute), `redriveCount` (N) and `stopDate` (N, epoch ms), its rank. The coordination state the instances share, beside it or
+//! epoch seconds, the TTL attribute), `redriveCount` (N) and `stopDate` (N, epoch ms), its rank;
+//! Express items also `stateMachineArn` and `startDate`, the list index's keys. The coordination state the instances share, beside it or
 //! alone: `readDocument`, `readStatus`, `readStart`, `readAt` (the last read of a running
 //! execution), `leaseUntil` (an instance is reading), `notFoundFirst`, `notFoundAt` (a 404);
 //! times in epoch milliseconds. A coordination-only item expires an hour after it was made.
@@ -20,10 +21,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 
-use super::aws::{timeouts, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_OPERATION_TIMEOUT};
+use super::dynamodb_list;
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ResultStore, SharedRead,
-    SharedState, StateMachineArn, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, RecordedPage,
+    ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
 const KEY: &str = "executionArn";
@@ -40,14 +41,8 @@ pub struct DynamoDbStore {
 
 impl DynamoDbStore {
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts(
-                DYNAMODB_ATTEMPT_TIMEOUT,
-                DYNAMODB_OPERATION_TIMEOUT,
-            ))
-            .build();
         Self {
-            client: Client::from_conf(config),
+            client: super::aws::dynamodb(sdk),
             table: table.into(),
         }
     }
@@ -140,6 +135,7 @@ impl ResultStore for DynamoDbStore {
                 AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
             ),
         ]);
+        item.extend(dynamodb_list::index_attributes(arn, &result.document));
         if let Some(at) = result.expires_at {
             item.insert(
                 "expiresAt".to_owned(),
@@ -210,12 +206,18 @@ impl ResultStore for DynamoDbStore {
     async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError> {
         let document =
             String::from_utf8(read.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?;
-        let update = self
+        // An open Express item joins the list index (`dynamodb_list`); others stay out of it.
+        let index = if arn.is_express() {
+            ", #machine = :machine, #startText = :startText"
+        } else {
+            ""
+        };
+        let mut update = self
             .coordinate(arn, read.read_at)
-            .update_expression(
+            .update_expression(format!(
                 "SET #readDoc = :doc, #readStatus = :status, #readStart = :start, #readAt = :at, \
-                 #expires = if_not_exists(#expires, :ttl) REMOVE #lease",
-            )
+                 #expires = if_not_exists(#expires, :ttl){index} REMOVE #lease"
+            ))
             // A slower read that finishes after a newer one is dropped.
             .condition_expression(format!(
                 "{NO_LIVE_RESULT} AND (attribute_not_exists(#readAt) OR #readAt < :at)"
@@ -231,6 +233,19 @@ impl ResultStore for DynamoDbStore {
             )
             .expression_attribute_values(":start", millis(read.start_date))
             .expression_attribute_values(":at", millis(read.read_at));
+        if arn.is_express() {
+            update = update
+                .expression_attribute_names("#machine", dynamodb_list::MACHINE)
+                .expression_attribute_names("#startText", dynamodb_list::START)
+                .expression_attribute_values(
+                    ":machine",
+                    AttributeValue::S(arn.state_machine().as_str().to_owned()),
+                )
+                .expression_attribute_values(
+                    ":startText",
+                    AttributeValue::S(dynamodb_list::start_text(read.start_date)),
+                );
+        }
         conditional(update.send().await).map(drop)
     }
 
@@ -286,6 +301,16 @@ impl ResultStore for DynamoDbStore {
             .await
             .map(drop)
             .map_err(|e| StoreError(Box::new(e)))
+    }
+
+    async fn recorded(
+        &self,
+        machine: &StateMachineArn,
+        status: Option<ExecutionStatus>,
+        limit: u16,
+        after: Option<&str>,
+    ) -> Result<RecordedPage, StoreError> {
+        dynamodb_list::recorded(&self.client, &self.table, machine, status, limit, after).await
     }
 
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@ pub struct InMemoryExecutions {
     executions: Arc<Mutex<HashMap<String, Execution>>>,
     throttled: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
+    lists: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
 }
 
@@ -51,6 +52,11 @@ impl InMemoryExecutions {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// How many times `list` (`ListExecutions`) was called.
+    pub fn lists(&self) -> usize {
+        self.lists.load(Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
@@ -75,8 +81,14 @@ impl ExecutionLister for InMemoryExecutions {
     async fn list(
         &self,
         machine: &StateMachineArn,
-        _next: Option<&str>,
+        next: Option<&str>,
     ) -> Result<Page, SourceError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        if self.throttled.load(Ordering::SeqCst) {
+            return Err(SourceError::Throttled("throttled (in-memory)".into()));
+        }
+        // The token is the index to start from, as opaque to callers as Step Functions' own.
+        let from: usize = next.and_then(|n| n.parse().ok()).unwrap_or(0);
         let map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
         let mut executions: Vec<Listed> = map
             .values()
@@ -85,13 +97,33 @@ impl ExecutionLister for InMemoryExecutions {
                 arn: e.arn.clone(),
                 status: e.status,
                 start_date: e.start_date,
+                stop_date: e.stop_date,
             })
             .collect();
         executions.sort_by_key(|e| std::cmp::Reverse(e.start_date));
         Ok(Page {
-            executions,
+            executions: executions.into_iter().skip(from).collect(),
             next: None,
         })
+    }
+
+    /// Pages of `limit`, the token being the index of the next page's first execution.
+    async fn list_page(
+        &self,
+        machine: &StateMachineArn,
+        status: Option<ExecutionStatus>,
+        limit: u16,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let from: usize = next.and_then(|n| n.parse().ok()).unwrap_or(0);
+        let mut page = self.list(machine, None).await?;
+        page.executions
+            .retain(|e| status.is_none_or(|s| s == e.status));
+        let total = page.executions.len();
+        let end = from.saturating_add(usize::from(limit)).min(total);
+        page.executions = page.executions.drain(from.min(end)..end).collect();
+        page.next = (end < total).then(|| end.to_string());
+        Ok(page)
     }
 }
 

@@ -3,11 +3,18 @@
 
 pub mod aws;
 pub mod dynamodb;
+pub mod dynamodb_list;
 pub mod hot;
 pub mod memory;
+pub mod sender;
 pub mod sfn;
+pub mod sqs;
+pub mod webhooks_table;
 
 pub use dynamodb::DynamoDbStore;
 pub use hot::MemoryCache;
 pub use memory::{InMemoryExecutions, InMemoryStore};
+pub use sender::HttpSender;
 pub use sfn::StepFunctions;
+pub use sqs::DeliveryQueueSqs;
+pub use webhooks_table::WebhooksTable;

@@ -1,4 +1,5 @@
-//! Step Functions adapter: `DescribeExecution` and `StartExecution` behind the domain's ports.
+//! Step Functions adapter: `DescribeExecution`, `ListExecutions` and `StartExecution` behind the
+//! domain's ports.
 
 use std::time::SystemTime;
 
@@ -10,7 +11,7 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::primitives::DateTime;
-use aws_sdk_sfn::types::ExecutionRedriveStatus;
+use aws_sdk_sfn::types::{ExecutionRedriveStatus, ExecutionStatus as SfnStatus};
 use aws_sdk_sfn::Client;
 
 use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
@@ -85,12 +86,23 @@ impl ExecutionLister for StepFunctions {
         machine: &StateMachineArn,
         next: Option<&str>,
     ) -> Result<Page, SourceError> {
+        self.list_page(machine, None, 100, next).await
+    }
+
+    async fn list_page(
+        &self,
+        machine: &StateMachineArn,
+        status: Option<ExecutionStatus>,
+        limit: u16,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError> {
         let out = self
             .client
             .list_executions()
             .state_machine_arn(machine.as_str())
+            .set_status_filter(status.map(|s| SfnStatus::from(s.as_str())))
             .set_next_token(next.map(str::to_owned))
-            .max_results(100)
+            .max_results(i32::from(limit))
             .send()
             .await;
         count(
@@ -129,6 +141,7 @@ impl ExecutionLister for StepFunctions {
                     arn: ExecutionArn::parse(item.execution_arn()).ok()?,
                     status: ExecutionStatus::parse(item.status().as_str())?,
                     start_date: system_time(item.start_date()),
+                    stop_date: item.stop_date().map(system_time),
                 })
             })
             .collect();

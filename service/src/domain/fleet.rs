@@ -235,8 +235,9 @@ impl Results {
                 rank: execution.rank(),
             };
             self.hot.insert(arn, item.clone());
+            let notifier = self.notifier.clone();
             self.share(arn, "result", move |store, arn| async move {
-                match store.put_if_absent(&arn, &item).await? {
+                match Results::persist(store.as_ref(), notifier.as_ref(), &arn, &item).await? {
                     PutOutcome::Written => tracing::debug!(execution_arn = %arn, "result stored"),
                     PutOutcome::AlreadyPresent => {}
                 }

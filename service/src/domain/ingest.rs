@@ -134,11 +134,14 @@ impl Results {
             },
             rank: execution.rank(),
         };
-        match self
-            .store
-            .put_if_absent(&execution.arn, &item)
-            .await
-            .map_err(IngestError::Store)?
+        match Results::persist(
+            self.store.as_ref(),
+            self.notifier.as_ref(),
+            &execution.arn,
+            &item,
+        )
+        .await
+        .map_err(IngestError::Store)?
         {
             PutOutcome::Written => {
                 self.hot.insert(&execution.arn, item);

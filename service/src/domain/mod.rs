@@ -2,10 +2,13 @@
 
 pub mod arn;
 pub mod budget;
+pub mod cursor;
 pub mod execution;
 pub mod fleet;
 pub mod flights;
 pub mod ingest;
+pub mod listing;
+pub mod notify;
 pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
@@ -13,12 +16,14 @@ pub mod webhooks;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
+pub use cursor::{CursorError, CursorKey};
 pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus, UNKNOWN_START};
 pub use ingest::{IngestError, Ingested};
+pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
     Claim, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed, NoHotCache,
-    NotFoundMark, Page, PutOutcome, ResultStore, SharedRead, SharedState, SourceError, StartError,
-    Started, StoreError, StoredResult,
+    NotFoundMark, Page, PutOutcome, Recorded, RecordedPage, ResultStore, SharedRead, SharedState,
+    SourceError, StartError, Started, StoreError, StoredResult,
 };
 pub use reconcile::{ReconcileBudget, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};

@@ -35,6 +35,7 @@ pub struct Listed {
     pub arn: ExecutionArn,
     pub status: ExecutionStatus,
     pub start_date: SystemTime,
+    pub stop_date: Option<SystemTime>,
 }
 
 /// A page of `ListExecutions`, newest first.
@@ -52,6 +53,37 @@ pub trait ExecutionLister: Send + Sync {
         machine: &StateMachineArn,
         next: Option<&str>,
     ) -> Result<Page, SourceError>;
+
+    /// One page of at most `limit` executions, newest first, only those in `status` when given;
+    /// `next` is the token of the page before. Lists in memory by default (for fakes).
+    async fn list_page(
+        &self,
+        machine: &StateMachineArn,
+        status: Option<ExecutionStatus>,
+        limit: u16,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        let mut page = self.list(machine, next).await?;
+        page.executions
+            .retain(|e| status.is_none_or(|s| s == e.status));
+        page.executions.truncate(usize::from(limit));
+        Ok(page)
+    }
+}
+
+/// One execution the result store recorded (the EXPRESS machine's, from its logs), newest first.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub listed: Listed,
+    /// The stored result document of a stopped execution.
+    pub document: Option<Bytes>,
+}
+
+/// A page of recorded executions and the store's opaque position after it.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedPage {
+    pub executions: Vec<Recorded>,
+    pub next: Option<String>,
 }
 
 /// A stopped execution's result document as kept in the result store.
@@ -160,6 +192,17 @@ pub trait ResultStore: Send + Sync {
         machine: &StateMachineArn,
         at: SystemTime,
     ) -> Result<(), StoreError>;
+    /// The executions of `machine` the store recorded, newest first: how the EXPRESS machine,
+    /// which `ListExecutions` does not serve, is listed. None by default.
+    async fn recorded(
+        &self,
+        _machine: &StateMachineArn,
+        _status: Option<ExecutionStatus>,
+        _limit: u16,
+        _after: Option<&str>,
+    ) -> Result<RecordedPage, StoreError> {
+        Ok(RecordedPage::default())
+    }
 }
 
 /// An in-process cache of stopped executions' results, in front of the result store.

@@ -106,6 +106,8 @@ pub struct Results {
     pub(super) reads: moka::sync::Cache<ExecutionArn, Answer>,
     pub(super) writes: TaskTracker,
     pub(super) policy: CachePolicy,
+    /// Webhooks, when `WEBHOOKS_TABLE` is set: every stored stop is fanned out through it.
+    pub(super) notifier: Option<super::notify::Notifier>,
 }
 
 impl std::fmt::Debug for Results {
@@ -138,6 +140,45 @@ impl Results {
                 .build(),
             writes: TaskTracker::new(),
             policy,
+            notifier: None,
+        }
+    }
+
+    /// Notifies webhook endpoints of every stop stored from now on.
+    pub fn with_notifier(mut self, notifier: super::notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    pub fn notifier(&self) -> Option<&super::notify::Notifier> {
+        self.notifier.as_ref()
+    }
+
+    /// Stores a stopped result (first writer wins, a greater rank replaces) and, with webhooks
+    /// on, fans it out through the outbox.
+    pub(super) async fn persist(
+        store: &dyn ResultStore,
+        notifier: Option<&super::notify::Notifier>,
+        arn: &ExecutionArn,
+        item: &super::ports::StoredResult,
+    ) -> Result<super::ports::PutOutcome, super::ports::StoreError> {
+        match notifier {
+            Some(notifier) => notifier.store_and_notify(store, arn, item).await,
+            None => store.put_if_absent(arn, item).await,
+        }
+    }
+
+    /// Finishes fan-outs a dead process left in the outbox (older than `grace`).
+    pub async fn sweep_notifications(&self, grace: Duration) -> usize {
+        let Some(notifier) = &self.notifier else {
+            return 0;
+        };
+        match notifier.sweep(self.store.as_ref(), grace).await {
+            Ok(swept) => swept,
+            Err(err) => {
+                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "webhook sweep failed; the next run tries again");
+                0
+            }
         }
     }
 

@@ -57,6 +57,10 @@ struct Probe {
 
 const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
 
+/// How old an outbox entry must be before the sweep takes it over: a fan-out under way takes
+/// well under this.
+const SWEEP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl EventsApp {
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: &str) -> Result<Summary, IngestError> {
@@ -172,11 +176,15 @@ impl EventsApp {
             tracing::warn!(
                 "reconcile has no machines: set RECONCILE_STATE_MACHINES (ALLOWED_STATE_MACHINES is `*`)"
             );
-            return 0;
         }
         let mut stored = 0;
         for machine in &self.reconcile_machines {
             stored += self.reconcile_one(machine).await;
+        }
+        // Fan-outs a process left half done (it died between storing and queueing).
+        let swept = self.results.sweep_notifications(SWEEP_GRACE).await;
+        if swept > 0 {
+            tracing::info!(swept, "webhook fan-outs finished from the outbox");
         }
         stored
     }

@@ -2,9 +2,12 @@
 
 pub mod executions;
 pub mod headers;
+pub mod list;
 pub mod meta;
+pub mod page;
 pub mod problem;
 pub mod start;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +23,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Results, StateMachineArn};
+use crate::domain::{Listing, Results, StateMachineArn};
 pub use problem::ApiError;
 
 /// What every handler can reach; one reference count to clone per request.
@@ -50,6 +53,10 @@ pub struct Shared {
     pub cors_allowed_origins: Arc<[HeaderValue]>,
     /// The machine `POST /executions/wait` starts; the route is 404 without it.
     pub start_machine: Option<StateMachineArn>,
+    /// Whether `http://` loopback webhook endpoints may be registered.
+    pub webhook_allow_loopback: bool,
+    /// The ops view's lists (`GET /executions`).
+    pub listing: Listing,
 }
 
 /// The one `Router` served both under Lambda and as a local server.
@@ -75,13 +82,17 @@ pub fn router(state: AppState) -> Router {
                 header::RETRY_AFTER,
                 headers::CACHE_STATUS,
                 headers::PREFERENCE_APPLIED,
+                header::LINK,
             ])
             .max_age(Duration::from_secs(600))
     });
     Router::new()
         .merge(start::router())
+        .merge(list::router())
         .merge(executions::router())
+        .merge(page::router())
         .merge(meta::router())
+        .merge(webhooks::router())
         // Matched routes are counted by their template; what matches none, here.
         .route_layer(axum::middleware::from_fn(count_request))
         .fallback(|| async {

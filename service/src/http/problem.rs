@@ -8,7 +8,9 @@ use super::headers::{cache_status, status_location, CACHE_STATUS};
 use std::sync::Arc;
 
 use crate::domain::ports::BoxError;
-use crate::domain::{ArnError, ExecutionArn, RetrievalError, StartError, StartFailure};
+use crate::domain::{
+    ArnError, ExecutionArn, ListError, RetrievalError, SourceError, StartError, StartFailure,
+};
 
 /// Seconds a client should wait before retrying after a 503.
 const UNAVAILABLE_RETRY_AFTER: u64 = 2;
@@ -23,12 +25,20 @@ pub enum ApiError {
     ExecutionNotFound,
     #[error("no result of this Express execution was recorded")]
     ExpressNotRecorded,
+    #[error("no webhook or delivery has this id")]
+    WebhookNotFound,
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("invalid wait: {0}")]
     InvalidWait(String),
+    #[error("invalid list query: {0}")]
+    InvalidQuery(String),
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("invalid execution name: {0}")]
@@ -55,12 +65,16 @@ impl ApiError {
             Self::InvalidArn(_)
             | Self::InvalidWait(_)
             | Self::InvalidName(_)
-            | Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidInput(_)
+            | Self::InvalidQuery(_)
+            | Self::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
-            Self::ExecutionNotFound | Self::ExpressNotRecorded | Self::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ExecutionNotFound
+            | Self::ExpressNotRecorded
+            | Self::WebhookNotFound
+            | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) | Self::StartUnconfirmed(..) | Self::ExistingUnreadable(..) => {
@@ -76,10 +90,14 @@ impl ApiError {
             Self::StateMachineNotAllowed => "state-machine-not-allowed",
             Self::ExecutionNotFound => "execution-not-found",
             Self::ExpressNotRecorded => "express-result-not-recorded",
+            Self::WebhookNotFound => "webhook-not-found",
+            Self::Unprocessable(_) => "state-machine-not-allowed",
             Self::RouteNotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidWait(_) => "invalid-wait",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::InvalidQuery(_) => "invalid-query",
+            Self::InvalidCursor(_) => "invalid-cursor",
             Self::InvalidName(_) => "invalid-execution-name",
             Self::InvalidInput(_) => "invalid-input",
             Self::Conflict => "execution-exists",
@@ -103,10 +121,14 @@ impl ApiError {
             Self::StateMachineNotAllowed => "State machine not allowed",
             Self::ExecutionNotFound => "Execution not found",
             Self::ExpressNotRecorded => "Express result not recorded",
+            Self::WebhookNotFound => "Webhook not found",
+            Self::Unprocessable(_) => "State machine not allowed",
             Self::RouteNotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::InvalidWait(_) => "Invalid wait",
             Self::PayloadTooLarge => "Payload too large",
+            Self::InvalidQuery(_) => "Invalid query",
+            Self::InvalidCursor(_) => "Invalid cursor",
             Self::InvalidName(_) => "Invalid execution name",
             Self::InvalidInput(_) => "Invalid input",
             Self::Conflict => "Execution exists",
@@ -129,8 +151,13 @@ impl ApiError {
             }
             Self::ExpressNotRecorded => "Step Functions keeps no record of Express executions that DescribeExecution could read; their results exist here only once the state machine's log subscription has delivered them (usually within seconds of the stop), and are kept for the table's retention.".into(),
             Self::RouteNotFound => "No route matches this path.".into(),
+            Self::WebhookNotFound => "No webhook endpoint (or delivery of it) has this id.".into(),
+            Self::Unprocessable(why) => why.clone(),
             Self::MethodNotAllowed => "This route does not accept this method.".into(),
-            Self::InvalidWait(why) | Self::InvalidInput(why) => why.clone(),
+            Self::InvalidWait(why)
+            | Self::InvalidInput(why)
+            | Self::InvalidQuery(why)
+            | Self::InvalidCursor(why) => why.clone(),
             Self::InvalidName(e) => e.to_string(),
             Self::Conflict => "An execution with this name was started with another input; names are unique per state machine for 90 days.".into(),
             Self::PayloadTooLarge => "The request body is larger than Step Functions accepts (256 KiB).".into(),
@@ -157,6 +184,24 @@ impl From<Arc<RetrievalError>> for ApiError {
             RetrievalError::ExpressNotRecorded => Self::ExpressNotRecorded,
             RetrievalError::Unavailable(_) => Self::Unavailable(Box::new(e)),
             RetrievalError::Failed(_) | RetrievalError::Crashed(_) => Self::Upstream(Box::new(e)),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::Cursor(e) => Self::InvalidCursor(e.to_string()),
+            ListError::CursorMismatch => Self::InvalidCursor(
+                "the cursor belongs to another stateMachine or status; send it with the query it came with".into(),
+            ),
+            ListError::Source(ref source) => match **source {
+                SourceError::Throttled(_) | SourceError::Unavailable(_) => {
+                    Self::Unavailable(Box::new(e))
+                }
+                _ => Self::Upstream(Box::new(e)),
+            },
+            ListError::Store(_) => Self::Unavailable(Box::new(e)),
         }
     }
 }
