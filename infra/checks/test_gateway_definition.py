@@ -23,7 +23,9 @@ TEMPLATES = ROOT / "infra" / "api" / "templates"
 def resolve_intrinsics(node, condition: bool = True):
     """The definition as CloudFormation would deploy it, with sample values and the origin condition."""
     values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
-    return resolve(node, values, {"HasAllowedOrigin": condition})
+    # One switch for every condition, as before the shared resolver: with it, CORS and the browser
+    # pool are both on; without, both off.
+    return resolve(node, values, {"HasAllowedOrigin": condition, "HasBrowserUserPool": condition})
 
 
 def test_the_gateway_definition_is_generated_from_the_current_sources():

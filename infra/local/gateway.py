@@ -291,9 +291,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def build(stage_variables: dict[str, str], service: int, emulator: int, timeout_ms: int | None = None) -> Gateway:
-    """The definition as this stage deploys it: IAM auth off, no CORS origin, region us-east-1."""
+    """The definition as this stage deploys it: IAM auth off, no CORS origin, no browser user pool
+    (the stack's defaults), region us-east-1."""
     doc = definition.resolve(definition.load(), {"AWS::Partition": "aws", "AWS::Region": REGION,
-                                                 "AuthType": "NONE"}, {"HasAllowedOrigin": False})
+                                                 "AuthType": "NONE"},
+                             {"HasAllowedOrigin": False, "HasBrowserUserPool": False})
     return Gateway(doc, stage_variables, service, emulator, timeout_ms)
 
 

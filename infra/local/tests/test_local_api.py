@@ -162,7 +162,7 @@ def test_an_unknown_route_reaches_the_service_and_answers_404(local):
 
 
 @pytest.mark.parametrize("method,path", [("DELETE", "/executions"), ("GET", "/executions/sync"),
-                                         ("PUT", "/healthz"), ("GET", "/"), ("BREW", "/executions")])
+                                         ("PUT", "/healthz"), ("DELETE", "/"), ("BREW", "/executions")])
 def test_a_method_the_resource_lacks_answers_403_as_api_gateway_does(local, method, path):
     answer = local.request(method, path)
     problem = assert_problem(answer, 403, "forbidden")

@@ -32,7 +32,7 @@ def test_the_routes_served_locally_are_exactly_the_routes_of_the_definition(loca
             if served(local, method, sample_path(resource)):
                 seen.add((method, resource))
     assert seen == expected
-    assert not served(local, "GET", "/")  # no resource at the root, so API Gateway's 403
+    assert not served(local, "DELETE", "/")  # the root serves GET only (the status page): 403
 
 
 def test_each_route_is_answered_by_the_integration_the_definition_names(local):
