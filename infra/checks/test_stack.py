@@ -442,3 +442,17 @@ def _plain_yaml() -> str:
         return node
 
     return yaml.safe_dump(plain(STACK))
+
+
+def test_the_api_invokes_the_results_function_by_the_name_the_stack_gives_it():
+    # The API names the function instead of referring to it (PUBLIC_BASE_URL refers to the API):
+    # the two names must stay the same, and nothing else may carry that name.
+    name = sub_text(RESOURCES["ResultsFunction"]["Properties"]["FunctionName"])
+    gateway = json.loads((ROOT / "infra/api/gateway.openapi.json").read_text(encoding="utf-8"))
+    uris = {op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for item in gateway["paths"].values() for op in item.values()
+            if isinstance(op, dict) and op.get("x-amazon-apigateway-integration", {}).get("type") == "aws_proxy"}
+    assert uris == {"arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                    f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}/invocations"}
+    named = [n for n, r in of_type("AWS::Serverless::Function").items() if "FunctionName" in r["Properties"]]
+    assert named == ["ResultsFunction"]
