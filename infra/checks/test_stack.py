@@ -396,7 +396,7 @@ def test_the_deliveries_function_may_only_record_deliveries_and_delay_its_messag
     assert "ManagedPolicyArns" not in RESOURCES["DeliveriesFunction"]["Properties"]
 
 
-def test_the_deliveries_function_role_as_sam_expands_it_reads_only_its_queue():
+def test_sam_expands_the_deliveries_event_to_its_queue_and_the_sqs_poller_policy_only():
     """What SAM adds for the SQS event (run through SAM's own translator, as deployed)."""
     # aws-sam-translator, pinned in infra/checks/requirements.txt: the version sam validate runs.
     from samtranslator.translator.transform import transform
