@@ -18,7 +18,8 @@
 #   LOG_EXECUTION_DATA     true to log the STANDARD machine's inputs/outputs (default false;
 #                          the EXPRESS machine's are always logged: its results come from them)
 #   RECONCILE_DESCRIBE_BUDGET  DescribeExecution calls per reconcile run and machine (default 50)
-#   ALARM_TOPIC_ARN        SNS topic for the events dead-letter alarm (default none)
+#   ALARM_TOPIC_ARN        SNS topic for the dead-letter alarms (default none)
+#   WEBHOOK_RETRY_SCHEDULE seconds before each webhook retry, comma-separated (default the stack's)
 #   BROWSER_USER_POOL_ARN  Cognito user pool whose users may read through a browser (default none)
 set -euo pipefail
 
@@ -139,6 +140,7 @@ overrides=(
 )
 [[ -n "${ALLOWED_ORIGIN:-}" ]] && overrides+=("AllowedOrigin=$ALLOWED_ORIGIN")
 [[ -n "${ALARM_TOPIC_ARN:-}" ]] && overrides+=("AlarmTopicArn=$ALARM_TOPIC_ARN")
+[[ -n "${WEBHOOK_RETRY_SCHEDULE:-}" ]] && overrides+=("WebhookRetrySchedule=$WEBHOOK_RETRY_SCHEDULE")
 [[ -n "${BROWSER_USER_POOL_ARN:-}" ]] && overrides+=("BrowserUserPoolArn=$BROWSER_USER_POOL_ARN")
 say "deploying $STACK_NAME"
 sam deploy \

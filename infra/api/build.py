@@ -25,7 +25,9 @@ OUTPUT = HERE / "gateway.openapi.json"
 
 # CloudFormation names the included document refers to (defined in stack.yaml).
 START_ROLE = "ApiStartRole"
-FUNCTION = "ResultsFunction"
+# The function is named by the stack (FunctionName `${AWS::StackName}-results`) rather than
+# referenced: its PUBLIC_BASE_URL refers to the API, and a reference both ways is a cycle.
+FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-results"
 AUTH_PARAMETER = "AuthType"
 ORIGIN_PARAMETER = "AllowedOrigin"
 HAS_ORIGIN = "HasAllowedOrigin"
@@ -168,7 +170,7 @@ def proxy_integration() -> dict:
         "httpMethod": "POST",
         "uri": {
             "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
-            f"${{{FUNCTION}.Arn}}/invocations"
+            f"{FUNCTION_ARN}/invocations"
         },
         "passthroughBehavior": "when_no_match",
         "timeoutInMillis": INTEGRATION_TIMEOUT_MS,

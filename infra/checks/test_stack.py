@@ -89,11 +89,12 @@ def test_the_events_function_is_the_same_build_as_the_result_function_with_handl
         assert events["Metadata"][key] == results["Metadata"][key]
     assert STACK["Globals"]["Function"]["Architectures"] == ["arm64"]
     assert STACK["Globals"]["Function"]["Runtime"] == "provided.al2023"
-    assert [n for n, r in of_type("AWS::Serverless::Function").items()] == ["ResultsFunction", "EventsFunction"]
+    functions = [n for n, r in of_type("AWS::Serverless::Function").items()]
+    assert functions == ["ResultsFunction", "EventsFunction", "DeliveriesFunction"]
 
 
-@pytest.mark.parametrize("function", ["ResultsFunction", "EventsFunction"])
-def test_both_functions_read_both_machines_so_express_results_are_readable(function):
+@pytest.mark.parametrize("function", ["ResultsFunction", "EventsFunction", "DeliveriesFunction"])
+def test_every_function_reads_both_machines_so_express_results_are_readable(function):
     variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
     assert sub_text(variables["ALLOWED_STATE_MACHINES"]) == "${GreetingStateMachine},${ExpressStateMachine}"
     assert same(variables["RESULTS_TABLE"], ref("ResultsTable"))
@@ -107,14 +108,24 @@ def test_the_events_function_may_only_describe_and_list_the_standard_machine_and
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "sqs:SendMessage",
     }
     for action, resource in allowed:
         if action == "states:DescribeExecution":
             assert sub_text(resource) == STANDARD_EXECUTIONS
         elif action == "states:ListExecutions":
             assert same(resource, ref("GreetingStateMachine"))
+        elif action == "sqs:SendMessage":
+            assert same(resource, get_att("DeliveryQueue"))
+        elif action in ("dynamodb:DeleteItem", "dynamodb:Query"):
+            # The outbox is cleared and swept in the webhooks table; results are never deleted.
+            assert same(resource, get_att("WebhooksTable"))
         else:
-            assert same(resource, get_att("ResultsTable"))
+            assert same(resource, get_att("ResultsTable")) or same(resource, get_att("WebhooksTable"))
+    on_webhooks = {a for a, r in allowed if same(r, get_att("WebhooksTable"))}
+    assert on_webhooks == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"}
 
 
 def test_no_function_role_may_start_or_stop_what_it_should_not():
@@ -261,3 +272,187 @@ def test_the_gateway_role_may_start_only_the_stacks_machines():
         ("states:StartExecution", "GreetingStateMachine"),  # POST /executions
         ("states:StartSyncExecution", "ExpressStateMachine"),  # POST /executions/sync
     ]
+
+
+# ---------------------------------------------------------------- webhooks
+
+# The default WEBHOOK_RETRY_SCHEDULE: the code's default and the stack's parameter agree.
+DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+
+
+def function_variables(name: str) -> dict:
+    """A function's environment as deployed: the Globals' variables under its own."""
+    merged = dict(STACK["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
+    merged.update(RESOURCES[name]["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def test_the_deliveries_function_is_the_same_build_with_handler_deliveries_fed_by_the_queue():
+    deliveries, results = RESOURCES["DeliveriesFunction"], RESOURCES["ResultsFunction"]
+    props = deliveries["Properties"]
+    assert props["Handler"] == "deliveries"
+    assert props["CodeUri"] == results["Properties"]["CodeUri"]
+    for key in ("BuildMethod", "BuildProperties"):
+        assert deliveries["Metadata"][key] == results["Metadata"][key]
+    assert props.get("Architectures", STACK["Globals"]["Function"]["Architectures"]) == ["arm64"]
+    [event] = props["Events"].values()
+    assert event["Type"] == "SQS"
+    source = event["Properties"]
+    assert same(source["Queue"], get_att("DeliveryQueue"))
+    # Partial batch responses: a failed attempt fails its own message, not the batch.
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= source["BatchSize"] <= 10
+    # Attempts are bounded by 15 s each: the whole batch, one after another, fits the timeout.
+    assert props["Timeout"] >= source["BatchSize"] * 15
+
+
+def test_the_delivery_queue_hides_a_message_longer_than_six_invocations_and_redrives_to_its_dlq():
+    queue = RESOURCES["DeliveryQueue"]["Properties"]
+    timeout = RESOURCES["DeliveriesFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    redrive = queue["RedrivePolicy"]
+    assert same(redrive["deadLetterTargetArn"], get_att("DeliveryDeadLetterQueue"))
+    # Every attempt of the longest schedule the parameter allows is one receive; a message
+    # must never reach the DLQ while the schedule still has attempts left.
+    parameter = STACK["Parameters"]["WebhookRetrySchedule"]
+    assert parameter["Default"] == DEFAULT_SCHEDULE
+    longest = int(re.search(r"\{0,(\d+)\}", parameter["AllowedPattern"]).group(1)) + 1
+    assert redrive["maxReceiveCount"] > longest + 1
+    assert redrive["maxReceiveCount"] > len(DEFAULT_SCHEDULE.split(",")) + 1
+    assert re.fullmatch(parameter["AllowedPattern"], DEFAULT_SCHEDULE)
+    # The default schedule fits the queue's retention (a message's age counts from its first send).
+    assert queue["MessageRetentionPeriod"] > sum(int(s) for s in DEFAULT_SCHEDULE.split(",")) * 1.5
+    dlq = RESOURCES["DeliveryDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+
+
+@pytest.mark.parametrize("queue", ["DeliveryQueue", "DeliveryDeadLetterQueue"])
+def test_both_delivery_queues_are_encrypted_and_refuse_requests_without_tls(queue):
+    assert RESOURCES[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    policies = [p["Properties"] for p in of_type("AWS::SQS::QueuePolicy").values()
+                if any(same(q, ref(queue)) for q in p["Properties"]["Queues"])]
+    [policy] = policies
+    [deny] = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*" and deny["Action"] == "sqs:*"
+    assert any(same(r, get_att(queue)) for r in deny["Resource"])
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_webhooks_table_has_string_keys_pk_and_sk_and_is_encrypted_and_recoverable():
+    table = RESOURCES["WebhooksTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
+                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+@pytest.mark.parametrize("function", ["ResultsFunction", "EventsFunction", "DeliveriesFunction"])
+def test_every_function_knows_the_webhooks_table_the_queue_and_the_public_base_url(function):
+    variables = function_variables(function)
+    assert same(variables["WEBHOOKS_TABLE"], ref("WebhooksTable"))
+    assert same(variables["DELIVERY_QUEUE_URL"], ref("DeliveryQueue"))
+    assert same(variables["WEBHOOK_RETRY_SCHEDULE"], ref("WebhookRetrySchedule"))
+    # The stage's invoke URL, as the ApiUrl output gives it.
+    assert sub_text(variables["PUBLIC_BASE_URL"]) == sub_text(STACK["Outputs"]["ApiUrl"]["Value"])
+    assert "AWS_ENDPOINT_URL_SQS" not in variables
+
+
+def test_loopback_webhook_endpoints_are_never_allowed_by_the_stack():
+    text = (ROOT / "stack.yaml").read_text(encoding="utf-8")
+    for match in re.finditer(r"WEBHOOK_ALLOW_LOOPBACK\s*:\s*(\S+)", text):
+        assert match.group(1).strip("\"'").lower() != "true", match.group(0)
+    for name in of_type("AWS::Serverless::Function"):
+        value = function_variables(name).get("WEBHOOK_ALLOW_LOOPBACK", "false")
+        assert isinstance(value, str) and value.lower() == "false", name
+
+
+def test_the_http_function_manages_webhooks_and_queues_deliveries_and_nothing_more_on_them():
+    allowed = grants(RESOURCES["ResultsFunction"])
+    on_webhooks = {a for a, r in allowed if same(r, get_att("WebhooksTable"))}
+    assert on_webhooks == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                           "dynamodb:DeleteItem", "dynamodb:Query"}
+    on_queue = [(a, r) for a, r in allowed if a.startswith("sqs:")]
+    assert len(on_queue) == 1 and on_queue[0][0] == "sqs:SendMessage"
+    assert same(on_queue[0][1], get_att("DeliveryQueue"))
+    # Results are never deleted or scanned by the http function.
+    on_results = {a for a, r in allowed if same(r, get_att("ResultsTable"))}
+    assert on_results == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_the_deliveries_function_may_only_record_deliveries_and_delay_its_messages():
+    allowed = grants(RESOURCES["DeliveriesFunction"])
+    assert sorted(a for a, _ in allowed) == [
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "sqs:ChangeMessageVisibility",
+    ]
+    for action, resource in allowed:
+        expected = get_att("DeliveryQueue") if action.startswith("sqs:") else get_att("WebhooksTable")
+        assert same(resource, expected), action
+    # It cannot touch Step Functions, the results table, or send new messages.
+    assert not [a for a, _ in allowed if a.startswith("states:") or a == "sqs:SendMessage"]
+    assert not [r for _, r in allowed if same(r, get_att("ResultsTable"))]
+    # Only inline policies and what SAM's SQS event adds: no managed policy of our own.
+    assert "ManagedPolicyArns" not in RESOURCES["DeliveriesFunction"]["Properties"]
+
+
+def test_sam_expands_the_deliveries_event_to_its_queue_and_the_sqs_poller_policy_only():
+    """What SAM adds for the SQS event (run through SAM's own translator, as deployed)."""
+    # aws-sam-translator, pinned in infra/checks/requirements.txt: the version sam validate runs.
+    from samtranslator.translator.transform import transform
+
+    raw = yaml.safe_load(_plain_yaml())
+    # As sam package leaves it: local paths replaced by S3 locations.
+    for resource in raw["Resources"].values():
+        for key in ("CodeUri", "DefinitionUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = f"s3://artifacts/{key}"
+
+    class NoManagedPolicies:  # the stack names no managed policy by name
+        def load(self):
+            return {}
+
+    expanded = transform(raw, {"AWS::Region": "us-east-1"}, NoManagedPolicies())
+    resources = expanded["Resources"]
+    [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["FunctionName"] == {"Ref": "DeliveriesFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    role = resources["DeliveriesFunctionRole"]["Properties"]
+    managed = [m if isinstance(m, str) else json.dumps(m) for m in role.get("ManagedPolicyArns", [])]
+    assert any("AWSLambdaSQSQueueExecutionRole" in m for m in managed), managed
+    for m in managed:
+        assert any(k in m for k in ("AWSLambdaSQSQueueExecutionRole", "AWSLambdaBasicExecutionRole",
+                                    "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess")), m
+
+
+def _plain_yaml() -> str:
+    """stack.yaml with short-form tags turned into their long forms, for SAM's translator."""
+    def plain(node):
+        if isinstance(node, Tag):
+            name = node.tag[1:]
+            if name == "GetAtt" and isinstance(node.value, str):
+                return {"Fn::GetAtt": node.value.split(".", 1)}
+            key = "Ref" if name == "Ref" else f"Fn::{name}"
+            return {key: plain(node.value)}
+        if isinstance(node, list):
+            return [plain(v) for v in node]
+        if isinstance(node, dict):
+            return {k: plain(v) for k, v in node.items()}
+        return node
+
+    return yaml.safe_dump(plain(STACK))
+
+
+def test_the_api_invokes_the_results_function_by_the_name_the_stack_gives_it():
+    # The API names the function instead of referring to it (PUBLIC_BASE_URL refers to the API):
+    # the two names must stay the same, and nothing else may carry that name.
+    name = sub_text(RESOURCES["ResultsFunction"]["Properties"]["FunctionName"])
+    gateway = json.loads((ROOT / "infra/api/gateway.openapi.json").read_text(encoding="utf-8"))
+    uris = {op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for item in gateway["paths"].values() for op in item.values()
+            if isinstance(op, dict) and op.get("x-amazon-apigateway-integration", {}).get("type") == "aws_proxy"}
+    assert uris == {"arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                    f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}/invocations"}
+    named = [n for n, r in of_type("AWS::Serverless::Function").items() if "FunctionName" in r["Properties"]]
+    assert named == ["ResultsFunction"]

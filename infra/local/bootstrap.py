@@ -1,10 +1,13 @@
-"""Creates the results table and the sample state machines of infra/state-machines in an emulator.
+"""Creates the results table, the sample state machines of infra/state-machines, the webhooks
+table and the webhook delivery queue (with its dead-letter queue) in an emulator.
 
-Prints shell assignments (GREETING_ARN=..., REJECTED_ARN=..., EXPRESS_ARN=..., RESULTS_TABLE=...)
-for the caller to eval. Safe to run twice: existing resources are reused.
+Prints shell assignments (GREETING_ARN=..., REJECTED_ARN=..., EXPRESS_ARN=..., RESULTS_TABLE=...,
+WEBHOOKS_TABLE=..., DELIVERY_QUEUE_URL=..., DELIVERY_DLQ_URL=...) for the caller to eval. Safe to
+run twice: existing resources are reused.
 """
 
 import argparse
+import json
 import pathlib
 
 import boto3
@@ -16,12 +19,18 @@ MACHINES = {
     "REJECTED_ARN": ("api-sfn-rejected", "rejected.asl.json", "STANDARD"),
     "EXPRESS_ARN": ("api-sfn-express", "express.asl.json", "EXPRESS"),
 }
+# As stack.yaml: the queue's visibility is 6 x the deliveries function's timeout, and a message
+# received 20 times (above any retry schedule's attempts) goes to the dead-letter queue.
+QUEUE_ATTRIBUTES = {"VisibilityTimeout": "540", "MessageRetentionPeriod": "345600"}
+MAX_RECEIVE_COUNT = 20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--table", default="api-sfn-results")
+    parser.add_argument("--webhooks-table", default="api-sfn-webhooks")
+    parser.add_argument("--queue", default="api-sfn-deliveries")
     args = parser.parse_args()
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     sfn = session.client("stepfunctions", endpoint_url=args.endpoint)
@@ -53,6 +62,26 @@ def main() -> None:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
         )
     print(f"RESULTS_TABLE={args.table}")
+
+    if args.webhooks_table not in ddb.list_tables()["TableNames"]:
+        ddb.create_table(
+            TableName=args.webhooks_table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    print(f"WEBHOOKS_TABLE={args.webhooks_table}")
+
+    sqs = session.client("sqs", endpoint_url=args.endpoint)
+    dlq = sqs.create_queue(QueueName=f"{args.queue}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+    queue = sqs.create_queue(QueueName=args.queue, Attributes={**QUEUE_ATTRIBUTES, "RedrivePolicy": redrive})["QueueUrl"]
+    print(f"DELIVERY_QUEUE_URL={queue}")
+    print(f"DELIVERY_DLQ_URL={dlq}")
 
     existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     for variable, (name, file, kind) in MACHINES.items():

@@ -1,5 +1,8 @@
 """Runs one moto server on 127.0.0.1 with Step Functions execution switched on.
 
+It serves every AWS API moto has on the one port; the local environment uses Step Functions,
+DynamoDB and SQS (the webhook delivery queue and its dead-letter queue).
+
 Prints `READY <port>` on stdout once it answers, then serves until SIGINT/SIGTERM or,
 with --exit-on-eof, until its standard input closes (so a test run that dies takes it along).
 

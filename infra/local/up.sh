@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Command 1: brings up everything the service needs locally and serves until Ctrl-C.
 # Installs the pinned emulator into .venv/, starts it (state machine execution on), creates the
-# results table and the sample state machines from infra/, builds and starts sfn-results on an
-# internal free port, and in front of it the local API Gateway (infra/local/gateway.py), which
-# serves every route of infra/api/gateway.openapi.json.
+# results table, the sample state machines from infra/, the webhooks table and the delivery queue
+# (with its dead-letter queue), builds sfn-results, starts the local API Gateway
+# (infra/local/gateway.py), which serves every route of infra/api/gateway.openapi.json, and behind
+# it sfn-results on an internal free port (the API, reconcile, and the webhook delivery worker).
 #   LISTEN_ADDR   where the API listens (default 127.0.0.1:3000; port 0 picks a free one)
 #   EMULATOR_PORT where the emulator listens (default: a free port)
+#   WEBHOOK_RETRY_SCHEDULE, RECONCILE_SECONDS, RUST_LOG ... reach sfn-results when set
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -29,7 +31,7 @@ python=$(infra/local/venv.sh)
 echo "==> building sfn-results"
 cargo build --locked -p sfn-results --bin sfn-results
 
-echo "==> starting the emulator (moto, Step Functions + DynamoDB)"
+echo "==> starting the emulator (moto: Step Functions, DynamoDB, SQS)"
 ready=$(mktemp)
 "$python" infra/local/emulator.py --port "${EMULATOR_PORT:-0}" >"$ready" &
 pids+=($!)
@@ -43,7 +45,7 @@ rm -f "$ready"
 [ -n "$port" ] || { echo "the emulator did not report its port" >&2; exit 1; }
 emulator="http://127.0.0.1:$port"
 
-echo "==> creating the table and the sample state machines"
+echo "==> creating the tables, the sample state machines and the delivery queue"
 bootstrap=$("$python" infra/local/bootstrap.py --endpoint "$emulator")
 eval "$bootstrap"
 
@@ -59,16 +61,7 @@ wait_ready() {
 }
 
 service_port=$(free_port)
-echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
-RESULTS_TABLE=$RESULTS_TABLE \
-ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN" \
-START_STATE_MACHINE=$GREETING_ARN \
-AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator \
-LISTEN_ADDR=127.0.0.1:$service_port \
-  target/debug/sfn-results &
-pids+=($!)
-service_pid=$!
-
+# The gateway first: its address is the public base URL of the statusUrl in webhook payloads.
 echo "==> starting the local API Gateway on $listen (infra/api/gateway.openapi.json)"
 ready=$(mktemp)
 "$python" infra/local/gateway.py --listen "$listen" --service-port "$service_port" --emulator-port "$port" \
@@ -78,6 +71,19 @@ pids+=($!)
 gateway_port=$(wait_ready "$!" "$ready") || { echo "the gateway did not start" >&2; exit 1; }
 rm -f "$ready"
 api="http://${listen%:*}:$gateway_port"
+
+echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
+# WEBHOOK_ALLOW_LOOPBACK: local receivers listen on http://127.0.0.1 (never set in the stack).
+RESULTS_TABLE=$RESULTS_TABLE \
+ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN" \
+START_STATE_MACHINE=$GREETING_ARN \
+WEBHOOKS_TABLE=$WEBHOOKS_TABLE DELIVERY_QUEUE_URL=$DELIVERY_QUEUE_URL \
+WEBHOOK_ALLOW_LOOPBACK=true PUBLIC_BASE_URL=$api \
+AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator AWS_ENDPOINT_URL_SQS=$emulator \
+LISTEN_ADDR=127.0.0.1:$service_port \
+  target/debug/sfn-results &
+pids+=($!)
+service_pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "$api/healthz" >/dev/null 2>&1 && break
   kill -0 "$service_pid" 2>/dev/null || { echo "sfn-results did not start" >&2; exit 1; }
@@ -90,8 +96,11 @@ api-sfn is up.
   api         $api   (every route of infra/api/gateway.openapi.json)
   service     http://127.0.0.1:$service_port   (sfn-results alone, behind the api)
   status page $api/   (recent executions, live; GET /executions?stateMachine=… lists them)
-  emulator    $emulator   (Step Functions + DynamoDB, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
+  emulator    $emulator   (Step Functions + DynamoDB + SQS, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
   table       $RESULTS_TABLE
+  webhooks    $WEBHOOKS_TABLE   (endpoints, deliveries)
+  queue       $DELIVERY_QUEUE_URL   (webhook deliveries; worker in sfn-results)
+  dead letters $DELIVERY_DLQ_URL
   machines    $GREETING_ARN
               $REJECTED_ARN
               $EXPRESS_ARN
@@ -111,6 +120,17 @@ Try it, copy and paste (bash; the README's lines, which infra/local/tests run as
   curl -si -X POST "$api/executions/wait?wait=10" -H 'Content-Type: application/json' -d '{"name": "Grace", "echo": "hi"}'   # 200
   # sync: run the EXPRESS workflow and answer its output
   curl -si -X POST $api/executions/sync -H 'Content-Type: application/json' -d '{"name": "Linus", "echo": true}'   # 200
+
+Webhooks: register an endpoint (its secret is shown once), run a receiver that verifies the
+signatures with it (infra/local/receiver.py), start a workflow, watch the delivery arrive:
+
+  secret=\$(curl -s -X POST $api/webhooks -H 'Content-Type: application/json' \\
+    -d '{"url": "http://127.0.0.1:8899/hooks"}' | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+  .venv/bin/python infra/local/receiver.py --port 8899 --secret "\$secret" &
+  curl -s -X POST $api/executions -H 'Content-Type: application/json' -d '{"name": "Ada", "echo": 1}'
+  # once it stops (3 s) and is stored (reconcile, every RECONCILE_SECONDS) the receiver prints a JSON
+  # line: "type": "execution.succeeded", "verified": true
+  curl -s $api/webhooks                      # the endpoint (never its secret); .../{id}/deliveries
 
 Ctrl-C stops everything this started.
 INFO

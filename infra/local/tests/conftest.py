@@ -31,6 +31,17 @@ os.environ.update(AWS_EC2_METADATA_DISABLED="true", AWS_REGION="us-east-1", AWS_
                   AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
 # A cold cargo build is part of up.sh on a fresh clone.
 START_TIMEOUT = float(os.environ.get("LOCAL_API_START_TIMEOUT", "900"))
+# What up.sh passes on to sfn-results for the webhook tests: a retry schedule of seconds rather
+# than hours, and a reconcile every second so stops are learned (and fanned out) quickly.
+# Either can be set from outside; the other tests do not depend on them.
+SERVICE_ENV = {
+    "WEBHOOK_RETRY_SCHEDULE": os.environ.get("WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
+    "RECONCILE_SECONDS": os.environ.get("RECONCILE_SECONDS", "1"),
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: waits out a timeout (about 30 s); deselect with -m 'not slow'")
 
 
 @dataclass
@@ -71,7 +82,7 @@ class Local:
 @pytest.fixture(scope="session")
 def local():
     log = tempfile.NamedTemporaryFile("w+", prefix="up-", suffix=".log", delete=False)
-    env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0")
+    env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", **SERVICE_ENV)
     process = subprocess.Popen([str(ROOT / "infra/local/up.sh")], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + START_TIMEOUT
