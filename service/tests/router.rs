@@ -335,3 +335,24 @@ async fn start_and_wait_refuses_bad_input_and_a_reused_name_with_other_input() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(headers["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn a_zero_wait_behind_another_instances_lease_answers_once_the_lease_is_over() {
+    use sfn_results::domain::ResultStore;
+    let f = fixture();
+    let uri = path("o-lease");
+    let arn = ExecutionArn::parse(&uri["/executions/".len()..]).expect("arn");
+    // Another instance is reading it (and, say, died doing so).
+    f.store
+        .hold_lease(&arn, SystemTime::now() + Duration::from_millis(1200))
+        .await
+        .expect("lease");
+    let (status, _, body) = get(&f.app, &format!("{uri}?wait=0")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(f.executions.calls(), 1, "asked once the lease was over");
+}

@@ -279,13 +279,13 @@ impl Results {
             }
         }
         let waiting = mode != Watch::Get;
+        // A short wait (`wait=0`) still gets one whole look: it ends the waiting, not the read.
+        let look_by = budget.answer_by.max(budget.entry + FIRST_LOOK);
         let mut trouble: Option<Arc<RetrievalError>> = None;
         let mut not_found = false;
         loop {
             let this = self.clone();
-            // A short wait (`wait=0`) still gets one whole look: it ends the waiting, not the read.
-            let by = budget.answer_by.max(budget.entry + FIRST_LOOK);
-            let (owned, by) = (arn.clone(), by);
+            let (owned, by) = (arn.clone(), look_by);
             let look = async move { this.step(&owned, waiting, by).await };
             // Waiters share a slot's look; a request that does not wait gets a look no older
             // than itself (joining one under way), so it sees what was stored before it came.
@@ -327,9 +327,16 @@ impl Results {
                     trouble = Some(err);
                 }
             }
+            // The wait ends at its time once something is known; until then (another instance
+            // holds the lease, say) the request keeps looking for as long as one look may take.
+            let end = if last.is_some() || not_found || trouble.is_some() {
+                budget.answer_by
+            } else {
+                look_by
+            };
             let next = next_slot();
-            if next >= budget.answer_by {
-                tokio::time::sleep_until(budget.answer_by).await;
+            if next >= end {
+                tokio::time::sleep_until(end).await;
                 break;
             }
             tokio::time::sleep_until(next).await;
