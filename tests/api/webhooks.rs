@@ -200,6 +200,12 @@ async fn a_stop_is_delivered_signed_once_and_retried_with_the_same_id() {
         200,
         "stored on a GET miss"
     );
+    let stored = Instant::now();
+    receiver.until(1).await;
+    println!(
+        "stored by a GET miss → first attempt received: {:?}",
+        stored.elapsed()
+    );
     let seen = receiver.until(3).await;
     assert!(seen.iter().all(|s| s.verified), "{seen:?}");
     assert!(
