@@ -237,20 +237,24 @@ impl WebhookStore for WebhooksTable {
             .map(drop)
     }
 
-    async fn outbox(&self, before: SystemTime) -> Result<Vec<(ExecutionArn, String)>, StoreError> {
+    async fn outbox(
+        &self,
+        before: SystemTime,
+    ) -> Result<Vec<(ExecutionArn, String, SystemTime)>, StoreError> {
         let before = millis(before);
         Ok(self
             .query("outbox")
             .await?
             .into_iter()
-            .filter(|(_, at)| {
-                at.as_deref()
-                    .and_then(|at| at.parse::<u64>().ok())
-                    .is_some_and(|at| at < before)
-            })
-            .filter_map(|(sk, _)| {
+            .filter_map(|(sk, at)| {
+                let at = at
+                    .as_deref()?
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|at| *at < before)?;
                 let (arn, token) = sk.rsplit_once(' ')?;
-                Some((ExecutionArn::parse(arn).ok()?, token.to_owned()))
+                let made = UNIX_EPOCH + std::time::Duration::from_millis(at);
+                Some((ExecutionArn::parse(arn).ok()?, token.to_owned(), made))
             })
             .collect())
     }

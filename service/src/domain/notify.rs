@@ -18,6 +18,9 @@ use super::execution::ExecutionStatus;
 use super::ports::{ResultStore, StoreError};
 use super::webhooks::{message_id, payload, signature, Endpoint, RetrySchedule, ATTEMPT_TIMEOUT};
 
+/// An outbox entry whose result never got stored is dropped after this long.
+const ABANDONED: Duration = Duration::from_secs(300);
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,8 +90,11 @@ pub trait WebhookStore: Send + Sync {
         at: SystemTime,
     ) -> Result<(), StoreError>;
     async fn remove_outbox(&self, arn: &ExecutionArn, token: &str) -> Result<(), StoreError>;
-    /// Outbox entries made before `before`.
-    async fn outbox(&self, before: SystemTime) -> Result<Vec<(ExecutionArn, String)>, StoreError>;
+    /// Outbox entries made before `before`: the execution, the writer's token, when it was made.
+    async fn outbox(
+        &self,
+        before: SystemTime,
+    ) -> Result<Vec<(ExecutionArn, String, SystemTime)>, StoreError>;
 }
 
 /// The delivery queue (SQS): a message per attempt to make, made visible again for a retry.
@@ -257,18 +263,44 @@ impl Notifier {
     ) -> Result<usize, NotifyError> {
         let now = wall_clock();
         let mut swept = 0;
-        for (arn, token) in self.store.outbox(now - grace).await.map_err(NotifyError)? {
-            let state = results.state(&arn).await.map_err(NotifyError)?;
-            if let Some(result) = state.result {
-                self.fan_out(&arn, &result.document, true).await?;
-                swept += 1;
+        for (arn, token, made) in self.store.outbox(now - grace).await.map_err(NotifyError)? {
+            // One entry's trouble does not hold the others up; it is tried at the next sweep.
+            match self.sweep_one(results, &arn, &token, made, now).await {
+                Ok(true) => swept += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(execution_arn = %arn, error = %err, source = ?std::error::Error::source(&err), "webhook sweep of one stop failed; the next sweep retries it");
+                }
             }
-            self.store
-                .remove_outbox(&arn, &token)
-                .await
-                .map_err(NotifyError)?;
         }
         Ok(swept)
+    }
+
+    async fn sweep_one(
+        &self,
+        results: &dyn ResultStore,
+        arn: &ExecutionArn,
+        token: &str,
+        made: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, NotifyError> {
+        let state = results.state(arn).await.map_err(NotifyError)?;
+        let Some(result) = state.result else {
+            // Its writer died before storing, or is still storing: left alone for a while.
+            if now.duration_since(made).unwrap_or_default() > ABANDONED {
+                self.store
+                    .remove_outbox(arn, token)
+                    .await
+                    .map_err(NotifyError)?;
+            }
+            return Ok(false);
+        };
+        self.fan_out(arn, &result.document, true).await?;
+        self.store
+            .remove_outbox(arn, token)
+            .await
+            .map_err(NotifyError)?;
+        Ok(true)
     }
 
     /// Stores a stopped result through the outbox: recorded, stored, fanned out, cleared. If
@@ -280,7 +312,8 @@ impl Notifier {
         item: &super::ports::StoredResult,
     ) -> Result<super::ports::PutOutcome, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        self.store.add_outbox(arn, &token, item.stored_at).await?;
+        // When the entry is made, not when the result was read: the sweep's grace counts from here.
+        self.store.add_outbox(arn, &token, wall_clock()).await?;
         let outcome = results.put_if_absent(arn, item).await?;
         if outcome == super::ports::PutOutcome::Written {
             if let Err(err) = self.fan_out(arn, &item.document, false).await {
