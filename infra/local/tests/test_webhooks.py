@@ -490,6 +490,9 @@ def test_200_stops_with_3_endpoints_are_600_deliveries_none_missing_none_doubled
         for receiver in receivers:
             endpoints.append(hooks.register(receiver.url + "/bulk", stateMachines=[GREETING]))
             receiver.set_secrets([endpoints[-1]["secret"]])
+        # Endpoints get the stops after their registration, by two clocks (the service's and the
+        # emulator's): start a moment later, so every stop here is after it by both.
+        time.sleep(1)
         began = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             arns = set(pool.map(lambda _: start(local), range(200)))

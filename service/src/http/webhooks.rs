@@ -167,7 +167,8 @@ fn endpoint_of(state: &AppState, registration: Registration) -> Result<Endpoint,
     {
         return Err(invalid(EndpointError::Description));
     }
-    let created = wall_clock()
+    // The system clock, as Step Functions dates stops: an endpoint gets the stops after this.
+    let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     Ok(Endpoint {
