@@ -137,19 +137,7 @@ async fn sixty_four_concurrent_first_fetches_all_answer_200_with_equal_bodies() 
 
 /// The table item's `storedAt` (epoch seconds), if a result is stored for `arn`.
 async fn stored_at(app: &TestApp, arn: &str) -> Option<u64> {
-    let item = app
-        .ddb
-        .get_item()
-        .table_name(&app.table)
-        .key(
-            "executionArn",
-            aws_sdk_dynamodb::types::AttributeValue::S(arn.to_owned()),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get item")
-        .item?;
+    let item = crate::helpers::results_item(&app.ddb, &app.table, arn).await?;
     item.get("storedAt")?.as_n().ok()?.parse().ok()
 }
 

@@ -224,8 +224,21 @@ pub async fn stored_document(
     table: &str,
     arn: &str,
 ) -> Option<String> {
-    let item = ddb
-        .get_item()
+    results_item(ddb, table, arn)
+        .await?
+        .get("document")?
+        .as_s()
+        .ok()
+        .cloned()
+}
+
+/// `table`'s item for `arn`, by one consistent read.
+pub async fn results_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    arn: &str,
+) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    ddb.get_item()
         .table_name(table)
         .key(
             "executionArn",
@@ -235,8 +248,7 @@ pub async fn stored_document(
         .send()
         .await
         .expect("get item")
-        .item?;
-    item.get("document")?.as_s().ok().cloned()
+        .item
 }
 
 /// Sets `START_STATE_MACHINE` to the greeting machine, the first allowed one.
