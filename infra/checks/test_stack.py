@@ -456,3 +456,12 @@ def test_the_api_invokes_the_results_function_by_the_name_the_stack_gives_it():
                     f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}/invocations"}
     named = [n for n, r in of_type("AWS::Serverless::Function").items() if "FunctionName" in r["Properties"]]
     assert named == ["ResultsFunction"]
+
+
+def test_the_api_compresses_answers_over_1_kib_as_the_service_expects():
+    # The results function makes its ETag weak above this size when the client accepts gzip or
+    # deflate, because the gateway compresses those after the answer leaves the function.
+    [api] = of_type("AWS::Serverless::Api").values()
+    assert api["Properties"]["MinimumCompressionSize"] == 1024
+    prepared = (ROOT / "service/src/http/prepared.rs").read_text(encoding="utf-8")
+    assert "pub const COMPRESS_ABOVE: usize = 1024;" in prepared

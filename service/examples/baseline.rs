@@ -1,6 +1,7 @@
 //! Benchmark baseline: the least an axum server can do to answer a cached result — the same
-//! bytes and headers from memory, no parsing, no lookup. `BODY_FILE` holds the bytes; prints
-//! `listening <address>` once bound to 127.0.0.1:0.
+//! bytes and headers from memory, no parsing, no lookup. `BODY_FILE` holds the bytes, and
+//! `CONTENT_ENCODING`, when set, names their encoding; prints `listening <address>` once bound
+//! to 127.0.0.1:0.
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::routing::get;
@@ -11,12 +12,17 @@ async fn main() -> std::io::Result<()> {
     let path =
         std::env::var("BODY_FILE").map_err(|_| std::io::Error::other("BODY_FILE is not set"))?;
     let body = axum::body::Bytes::from(std::fs::read(path)?);
+    let encoding = std::env::var("CONTENT_ENCODING")
+        .ok()
+        .and_then(|e| HeaderValue::try_from(e).ok());
     let app = Router::new().route(
         "/executions/{*arn}",
         get(move || {
-            let body = body.clone();
+            let (body, encoding) = (body.clone(), encoding.clone());
             async move {
+                let encoding = encoding.map(|e| [(header::CONTENT_ENCODING, e)]);
                 (
+                    encoding,
                     [
                         (
                             header::CONTENT_TYPE,

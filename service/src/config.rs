@@ -89,6 +89,9 @@ pub struct Config {
     pub express_state_machines: Vec<StateMachineArn>,
     /// Signs list cursors; unset, each process signs with a random key of its own.
     pub cursor_secret: Option<String>,
+    /// Under Lambda (`AWS_LAMBDA_RUNTIME_API` is set) API Gateway compresses answers; the local
+    /// server compresses its own.
+    pub on_lambda: bool,
 }
 
 /// Longest wait a request may ask for: the read budget (see `domain::budget` for the arithmetic
@@ -347,6 +350,7 @@ impl Config {
             memory_cache_bytes,
             express_state_machines,
             cursor_secret,
+            on_lambda: lookup("AWS_LAMBDA_RUNTIME_API").is_some(),
         })
     }
 }

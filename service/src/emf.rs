@@ -84,3 +84,78 @@ pub fn status_class(status: u16) -> &'static str {
         _ => "5xx",
     }
 }
+
+/// `Answers` by origin, each counter kept once registered, so counting is one atomic add rather
+/// than building a key and looking it up in the recorder on every request. Each is registered on
+/// first use: after the recorder is installed, and only once something is counted (as
+/// `metrics::counter!` would).
+#[derive(Default)]
+pub struct Counters {
+    answers: [OnceLock<metrics::Counter>; 5],
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
+}
+
+impl Counters {
+    /// `Answers` by origin.
+    pub fn answer(&self, origin: &'static str) {
+        let slot = match origin {
+            "memory" => 0,
+            "table" => 1,
+            "stale" => 2,
+            "step-functions" => 3,
+            _ => 4,
+        };
+        self.answers[slot]
+            .get_or_init(|| metrics::counter!(ANSWERS, "Origin" => origin))
+            .increment(1);
+    }
+}
+
+/// `Requests` of one route template, by status class, kept as `Counters` are.
+pub struct RouteCounters {
+    route: &'static str,
+    classes: [OnceLock<metrics::Counter>; 5],
+}
+
+impl std::fmt::Debug for RouteCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteCounters")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteCounters {
+    /// The counters of `route`: one set per template for the life of the process, however many
+    /// routers are built.
+    pub fn of(route: &'static str) -> &'static Self {
+        static ROUTES: std::sync::Mutex<Vec<&'static RouteCounters>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut routes = ROUTES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = routes.iter().find(|r| r.route == route) {
+            return known;
+        }
+        let made: &'static Self = Box::leak(Box::new(Self {
+            route,
+            classes: Default::default(),
+        }));
+        routes.push(made);
+        made
+    }
+
+    /// Counts one answer with `status`.
+    pub fn count(&self, status: u16) {
+        let class = status_class(status);
+        let slot = usize::from((status / 100).clamp(1, 5) - 1);
+        self.classes[slot]
+            .get_or_init(
+                || metrics::counter!(REQUESTS, "Route" => self.route, "StatusClass" => class),
+            )
+            .increment(1);
+    }
+}

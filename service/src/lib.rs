@@ -84,6 +84,13 @@ impl AppState {
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
             start_machine: config.start_state_machine.clone(),
             webhook_allow_loopback: config.webhook_allow_loopback,
+            prepared: http::prepared::PreparedCache::new(config.memory_cache_bytes),
+            compression: if config.on_lambda {
+                http::prepared::Compression::Gateway
+            } else {
+                http::prepared::Compression::Here
+            },
+            counters: emf::Counters::default(),
         })
     }
 }

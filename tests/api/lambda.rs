@@ -216,3 +216,77 @@ async fn post_events_start_and_wait_with_plain_and_base64_bodies_and_keep_them_o
         assert!(!logs.contains(secret), "{secret} in the logs");
     }
 }
+
+/// The sample GET event, for another execution of the greeting machine, with these headers.
+fn get_event(arn: &str, headers: &[(&str, &str)]) -> Value {
+    let mut event = event("get-execution.json");
+    event["path"] = json!(format!("/executions/{arn}"));
+    event["pathParameters"]["executionArn"] = json!(arn);
+    for (name, value) in headers {
+        event["headers"][*name] = json!(value);
+        event["multiValueHeaders"][*name] = json!([value]);
+    }
+    event
+}
+
+#[tokio::test]
+async fn behind_api_gateway_a_large_result_leaves_uncompressed_with_a_weak_etag_when_the_gateway_may_compress_it(
+) {
+    let mut world = LambdaWorld::start(|_, _| {}).await;
+    let large = json!({"name": "Big", "echo": "compressible ".repeat(400), "delaySeconds": 0});
+    let arn = world
+        .sfn
+        .start_execution()
+        .state_machine_arn(&world.machines.greeting)
+        .name("lambda-large")
+        .input(large.to_string())
+        .send()
+        .await
+        .expect("start")
+        .execution_arn;
+    let identity = loop {
+        let answer = world.runtime.invoke(get_event(&arn, &[])).await;
+        if answer["statusCode"] == 200 {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let strong = header(&identity, "etag");
+    assert!(
+        strong.as_str().is_some_and(|t| t.starts_with('"')),
+        "{identity}"
+    );
+    assert!(identity["body"].as_str().expect("text").len() > 1024);
+    assert_eq!(header(&identity, "vary"), "accept-encoding");
+
+    // API Gateway gzips this one after it leaves: the function sends it as it is, tagged weak.
+    let accepts = [("Accept-Encoding", "gzip, deflate, br")];
+    let gzippable = world.runtime.invoke(get_event(&arn, &accepts)).await;
+    assert_eq!(gzippable["statusCode"], 200, "{gzippable}");
+    assert_eq!(gzippable["body"], identity["body"]);
+    assert!(
+        header(&gzippable, "content-encoding").is_null(),
+        "{gzippable}"
+    );
+    let weak = header(&gzippable, "etag");
+    assert_eq!(
+        weak.as_str(),
+        strong.as_str().map(|t| format!("W/{t}")).as_deref()
+    );
+    // Weak comparison: either tag names the content the client holds, in any encoding.
+    for held in [&weak, &strong] {
+        let held = held.as_str().expect("tag");
+        for headers in [&accepts[..], &[]] {
+            let mut headers = headers.to_vec();
+            headers.push(("If-None-Match", held));
+            let answer = world.runtime.invoke(get_event(&arn, &headers)).await;
+            assert_eq!(answer["statusCode"], 304, "{held} {headers:?}: {answer}");
+        }
+    }
+    // A client that accepts only br (which the gateway does not offer) gets the strong tag.
+    let br_only = world
+        .runtime
+        .invoke(get_event(&arn, &[("Accept-Encoding", "br")]))
+        .await;
+    assert_eq!(header(&br_only, "etag"), strong);
+}

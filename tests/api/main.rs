@@ -1,6 +1,7 @@
 //! Integration tests: the real `sfn-results` binary over HTTP against real AWS-API emulators.
 
 mod cache;
+mod compression;
 mod deadlines;
 mod emulators;
 mod events;

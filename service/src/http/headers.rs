@@ -9,6 +9,7 @@ use crate::domain::ExecutionArn;
 
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 pub const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
+pub const PREFER: HeaderName = HeaderName::from_static("prefer");
 const CACHE_NAME: &str = "sfn-results";
 
 /// `Cache-Status: sfn-results; <params>`.
@@ -17,17 +18,12 @@ pub fn cache_status(params: &str) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static(CACHE_NAME))
 }
 
-/// A strong validator over the document's exact bytes.
-pub fn etag(document: &[u8]) -> HeaderValue {
-    let hash = xxhash_rust::xxh3::xxh3_128(document);
-    HeaderValue::from_str(&format!("\"{hash:032x}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
 /// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for this header).
 pub fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Ok(current) = etag.to_str() else {
         return false;
     };
+    let current = current.trim_start_matches("W/");
     headers
         .get_all(IF_NONE_MATCH)
         .iter()
@@ -57,7 +53,7 @@ pub fn requested_wait(
 
 fn prefer_wait(headers: &HeaderMap) -> Option<u64> {
     headers
-        .get_all("prefer")
+        .get_all(PREFER)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -168,6 +164,12 @@ mod tests {
         ));
         assert!(none_match(&headers(&[("if-none-match", "*")]), &tag));
         assert!(!none_match(&headers(&[("if-none-match", "\"abd\"")]), &tag));
+        let weak = HeaderValue::from_static("W/\"abc\"");
+        assert!(none_match(&headers(&[("if-none-match", "\"abc\"")]), &weak));
+        assert!(none_match(
+            &headers(&[("if-none-match", "W/\"abc\"")]),
+            &weak
+        ));
     }
 
     #[test]

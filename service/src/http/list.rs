@@ -12,14 +12,14 @@ use serde_json::value::RawValue;
 
 use super::headers::{cache_status, status_location, CACHE_STATUS};
 use super::problem::ApiError;
-use super::AppState;
+use super::{counted, AppState};
 use crate::domain::{ExecutionStatus, ListItem, ListRequest, StateMachineArn};
 
 pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 1000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/executions", get(list_executions))
+    Router::new().route("/executions", counted("/executions", get(list_executions)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,15 +5,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use super::AppState;
+use super::{counted, AppState};
 
 /// The OpenAPI 3.1 document of every route, kept in `infra/` beside the gateway definition.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../infra/openapi.json");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
+        .route("/healthz", counted("/healthz", get(healthz)))
+        .route("/openapi.json", counted("/openapi.json", get(openapi)))
 }
 
 async fn healthz() -> impl IntoResponse {

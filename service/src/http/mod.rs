@@ -5,6 +5,7 @@ pub mod headers;
 pub mod list;
 pub mod meta;
 pub mod page;
+pub mod prepared;
 pub mod problem;
 pub mod start;
 pub mod webhooks;
@@ -12,11 +13,16 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::MatchedPath;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::http::{
+    header, Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version,
+};
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use axum::Router;
+use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -24,6 +30,7 @@ use tracing::Level;
 
 use crate::config::AllowList;
 use crate::domain::{Listing, Results, StateMachineArn};
+use crate::emf::RouteCounters;
 pub use problem::ApiError;
 
 /// What every handler can reach; one reference count to clone per request.
@@ -57,6 +64,26 @@ pub struct Shared {
     pub webhook_allow_loopback: bool,
     /// The ops view's lists (`GET /executions`).
     pub listing: Listing,
+    /// Final results' answers, built once (`prepared.rs`).
+    pub prepared: prepared::PreparedCache,
+    /// Whether answers are compressed here or by API Gateway.
+    pub compression: prepared::Compression,
+    /// The request and answer counters.
+    pub counters: crate::emf::Counters,
+}
+
+impl Shared {
+    /// Counts an answer by where it came from.
+    pub fn count_answer(&self, origin: crate::domain::Origin) {
+        use crate::domain::Origin;
+        self.counters.answer(match origin {
+            Origin::MemoryHit => "memory",
+            Origin::Hit => "table",
+            Origin::StaleHit => "stale",
+            Origin::Miss => "step-functions",
+            Origin::SharedRead => "shared-read",
+        });
+    }
 }
 
 /// The one `Router` served both under Lambda and as a local server.
@@ -86,70 +113,78 @@ pub fn router(state: AppState) -> Router {
             ])
             .max_age(Duration::from_secs(600))
     });
-    Router::new()
-        .merge(start::router())
+    // Results are compressed once each, by `prepared.rs`; the other answers over 1 KiB as they
+    // are sent, here (locally) or by API Gateway (on Lambda).
+    let compress_here = state.compression == prepared::Compression::Here;
+    let compression = CompressionLayer::new().compress_when(
+        SizeAbove::new(prepared::COMPRESS_ABOVE as u16)
+            .and(NotForContentType::SSE)
+            .and(move |_: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| compress_here),
+    );
+    let others = Router::new()
         .merge(list::router())
-        .merge(executions::router())
         .merge(page::router())
         .merge(meta::router())
         .merge(webhooks::router())
-        // Matched routes are counted by their template; what matches none, here.
-        .route_layer(axum::middleware::from_fn(count_request))
+        .layer(compression);
+    let routes = Router::new()
+        .merge(start::router())
+        .merge(executions::router())
+        .merge(others)
+        // Each route counts its answers under its template (`counted`); what matches none, here.
         .fallback(|| async {
-            count("unmatched", StatusCode::NOT_FOUND);
+            RouteCounters::of(UNMATCHED).count(StatusCode::NOT_FOUND.as_u16());
             ApiError::RouteNotFound
         })
         .method_not_allowed_fallback(|| async {
-            count("unmatched", StatusCode::METHOD_NOT_ALLOWED);
+            RouteCounters::of(UNMATCHED).count(StatusCode::METHOD_NOT_ALLOWED.as_u16());
             ApiError::MethodNotAllowed
         })
-        .with_state(state)
-        // One stack, applied once: each `Router::layer` call would box the routes again.
-        .layer(
-            ServiceBuilder::new()
-                .layer(
-                    TraceLayer::new_for_http()
-                        // At debug: a span per request costs more than a memory hit does at info.
-                        .make_span_with(|request: &Request<_>| {
-                            tracing::debug_span!(
-                                "request",
-                                method = %request.method(),
-                                path = %request.uri().path(),
-                                execution_arn = tracing::field::Empty,
-                            )
-                        })
-                        // One line per request at debug: API Gateway's access log has them on AWS.
-                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        .with_state(state);
+    // What every answer carries; outside CORS, so preflight answers carry them too.
+    let common = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            headers::CACHE_STATUS,
+            headers::cache_status("fwd=bypass"),
+        ))
+        .option_layer(cors);
+    // One stack, applied once: each `Router::layer` call would box the routes again. The trace
+    // layer's span and line are at debug, so it is there only when debug is on: otherwise it
+    // would record nothing and still time and wrap every answer (see PROFILE.md).
+    if tracing::enabled!(Level::DEBUG) {
+        let trace = TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<_>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    execution_arn = tracing::field::Empty,
                 )
-                // Outside CORS, so preflight answers carry them too.
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    headers::CACHE_STATUS,
-                    headers::cache_status("fwd=bypass"),
-                ))
-                .option_layer(cors),
-        )
+            })
+            // One line per request at debug: API Gateway's access log has them on AWS.
+            .on_response(DefaultOnResponse::new().level(Level::DEBUG));
+        routes.layer(ServiceBuilder::new().layer(trace).layer(common))
+    } else {
+        routes.layer(common)
+    }
 }
 
-/// Counts a request by its route's template (never the raw path: an ARN is not a dimension).
-async fn count_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    count(route.as_deref().unwrap_or("unmatched"), response.status());
-    response
-}
+/// The `Route` of requests no route matched.
+const UNMATCHED: &str = "unmatched";
 
-fn count(route: &str, status: StatusCode) {
-    metrics::counter!(
-        crate::emf::REQUESTS,
-        "Route" => route.to_owned(),
-        "StatusClass" => crate::emf::status_class(status.as_u16()),
-    )
-    .increment(1);
+/// `route` with its answers counted under `template` (never the raw path: an ARN is not a
+/// dimension). A response map, not a middleware: nothing is boxed or looked up per request.
+pub(crate) fn counted<S>(template: &'static str, route: MethodRouter<S>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let counters = RouteCounters::of(template);
+    route.route_layer(MapResponseLayer::new(move |response: Response| {
+        counters.count(response.status().as_u16());
+        response
+    }))
 }

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
+use super::{counted, AppState};
 use crate::config::AllowList;
 
 const HTML: &str = include_str!("../../assets/index.html");
@@ -21,7 +21,7 @@ const SCRIPT: &str = include_str!("../../assets/app.js");
 const STYLE: &str = include_str!("../../assets/app.css");
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(page))
+    Router::new().route("/", counted("/", get(page)))
 }
 
 fn hash(text: &str) -> String {

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::executions::respond;
 use super::headers::{preference_applied, requested_wait, PREFERENCE_APPLIED};
 use super::problem::ApiError;
-use super::AppState;
+use super::{counted, AppState};
 use crate::domain::Budget;
 
 /// Step Functions' limit on an execution's input.
@@ -23,7 +23,10 @@ pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/executions/wait", post(start_and_wait))
+        .route(
+            "/executions/wait",
+            counted("/executions/wait", post(start_and_wait)),
+        )
         .layer(DefaultBodyLimit::max(MAX_INPUT_BYTES))
 }
 
@@ -64,7 +67,13 @@ async fn start_and_wait(
         .start_and_wait(machine, &name, input, &budget)
         .await?;
     tracing::Span::current().record("execution_arn", arn.as_str());
-    let mut response = respond(&arn, answer, &HeaderMap::new());
+    // Not conditional (a POST), but compressed as the client asks.
+    let accepts: HeaderMap = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .map(|v| (header::ACCEPT_ENCODING, v.clone()))
+        .collect();
+    let mut response = respond(&state, &arn, answer, &accepts);
     response
         .headers_mut()
         .insert(PREFERENCE_APPLIED, preference_applied(wait));

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::problem::ApiError;
-use super::AppState;
+use super::{counted, AppState};
 use crate::domain::budget::wall_clock;
 use crate::domain::notify::{Delivery, Notifier};
 use crate::domain::webhooks::{
@@ -26,13 +26,25 @@ const MAX_BODY: usize = 16 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/webhooks", post(create).get(list))
-        .route("/webhooks/{id}", get(read).delete(remove))
-        .route("/webhooks/{id}/secret", post(rotate))
-        .route("/webhooks/{id}/deliveries", get(deliveries))
+        .route("/webhooks", counted("/webhooks", post(create).get(list)))
+        .route(
+            "/webhooks/{id}",
+            counted("/webhooks/{id}", get(read).delete(remove)),
+        )
+        .route(
+            "/webhooks/{id}/secret",
+            counted("/webhooks/{id}/secret", post(rotate)),
+        )
+        .route(
+            "/webhooks/{id}/deliveries",
+            counted("/webhooks/{id}/deliveries", get(deliveries)),
+        )
         .route(
             "/webhooks/{id}/deliveries/{delivery_id}/retry",
-            post(resend),
+            counted(
+                "/webhooks/{id}/deliveries/{delivery_id}/retry",
+                post(resend),
+            ),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
