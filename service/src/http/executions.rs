@@ -17,7 +17,7 @@ use super::headers::{
 };
 use super::prepared::Prepared;
 use super::problem::ApiError;
-use super::AppState;
+use super::{with_shared_headers, AppState};
 use tokio::time::Instant;
 
 use crate::domain::{Answer, ArnError, Budget, ExecutionArn, Finality, Origin};
@@ -48,6 +48,7 @@ async fn get_execution(State(state): State<AppState>, request: Request) -> Respo
             .await
             .unwrap_or_else(IntoResponse::into_response),
     };
+    let response = with_shared_headers(response);
     static COUNTERS: OnceLock<&RouteCounters> = OnceLock::new();
     COUNTERS
         .get_or_init(|| RouteCounters::of(ROUTE))

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::http::{
     header, Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version,
 };
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
 use tower::util::MapResponseLayer;
@@ -127,25 +127,21 @@ pub fn router(state: AppState) -> Router {
         .merge(meta::router())
         .merge(webhooks::router())
         .layer(compression);
-    let routes = Router::new()
-        .merge(start::router())
-        .merge(executions::router())
-        .merge(others)
-        // Each route counts its answers under its template (`counted`); what matches none, here.
-        .fallback(|| async {
-            RouteCounters::of(UNMATCHED).count(StatusCode::NOT_FOUND.as_u16());
-            ApiError::RouteNotFound
-        })
-        .method_not_allowed_fallback(|| async {
-            RouteCounters::of(UNMATCHED).count(StatusCode::METHOD_NOT_ALLOWED.as_u16());
-            ApiError::MethodNotAllowed
-        })
-        .with_state(state);
+    // The hot route goes without the shared layers when none of them has work there (no CORS,
+    // no debug trace): its handler sets `nosniff` and `Cache-Status` itself, and each layer would
+    // wrap it in one more boxed service per request.
+    let debug = tracing::enabled!(Level::DEBUG);
+    let direct = cors.is_none() && !debug;
+    let mut routes = Router::new().merge(start::router()).merge(others);
+    if !direct {
+        routes = routes.merge(executions::router());
+    }
+    let routes = with_fallbacks(routes).with_state(state.clone());
     // What every answer carries; outside CORS, so preflight answers carry them too.
     let common = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+            NOSNIFF,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             headers::CACHE_STATUS,
@@ -155,7 +151,7 @@ pub fn router(state: AppState) -> Router {
     // One stack, applied once: each `Router::layer` call would box the routes again. The trace
     // layer's span and line are at debug, so it is there only when debug is on: otherwise it
     // would record nothing and still time and wrap every answer (see PROFILE.md).
-    if tracing::enabled!(Level::DEBUG) {
+    let routes = if debug {
         let trace = TraceLayer::new_for_http()
             .make_span_with(|request: &Request<_>| {
                 tracing::debug_span!(
@@ -170,7 +166,41 @@ pub fn router(state: AppState) -> Router {
         routes.layer(ServiceBuilder::new().layer(trace).layer(common))
     } else {
         routes.layer(common)
+    };
+    if direct {
+        // Its 405s come from the fallback, which sets the shared headers itself.
+        with_fallbacks(routes.merge(executions::router().with_state(state)))
+    } else {
+        routes
     }
+}
+
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+
+/// Sets what the shared layers would on an answer that does not pass through them: `nosniff`,
+/// and `Cache-Status: fwd=bypass` unless it says where it came from.
+pub(crate) fn with_shared_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    if !headers.contains_key(headers::CACHE_STATUS) {
+        headers.insert(headers::CACHE_STATUS, headers::cache_status("fwd=bypass"));
+    }
+    response
+}
+
+/// The answers when no route matches (404) or the route lacks the method (405): problem
+/// documents, counted as `unmatched`, with the shared headers whether or not layers follow.
+/// The 405 is set on the routes registered so far that have none.
+fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .fallback(|| async {
+            RouteCounters::of(UNMATCHED).count(StatusCode::NOT_FOUND.as_u16());
+            with_shared_headers(ApiError::RouteNotFound.into_response())
+        })
+        .method_not_allowed_fallback(|| async {
+            RouteCounters::of(UNMATCHED).count(StatusCode::METHOD_NOT_ALLOWED.as_u16());
+            with_shared_headers(ApiError::MethodNotAllowed.into_response())
+        })
 }
 
 /// The `Route` of requests no route matched.
