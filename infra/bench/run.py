@@ -76,6 +76,7 @@ class Service:
 
     def __init__(self, binary, env, port=None):
         self.port = port or free_port()
+        self.binary = binary
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [binary], env={**env, "LISTEN_ADDR": f"127.0.0.1:{self.port}"},
@@ -147,6 +148,36 @@ def alternate(sides, rounds, seconds, headers):
             for n in names) + f"; ratio {run['rps_ratio']:.2f}, cpu ratio {run['cpu_ratio']:.2f}", file=sys.stderr)
         out.append(run)
     return out
+
+
+def profile(server, url, seconds):
+    """`perf record` of the server during one more hot-hit run: where its CPU time goes, by
+    binary and by function (the binary keeps its symbols: profile 'profiling')."""
+    if subprocess.run(["sh", "-c", "command -v perf"], capture_output=True).returncode != 0:
+        return None
+    data = tempfile.NamedTemporaryFile(suffix=".perf", delete=False).name
+    recorder = subprocess.Popen(
+        ["perf", "record", "-F", "999", "-p", str(server.proc.pid), "-o", data, "--", "sleep", str(seconds)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    wrk(url, seconds, 32)
+    recorder.wait(timeout=seconds + 30)
+
+    def report(*sort):
+        out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", ",".join(sort)],
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            m = re.match(r"\s*([\d.]+)%\s+(.*?)\s*$", line)
+            if m and not line.startswith("#"):
+                rows.append([float(m.group(1)), re.sub(r"\s+", " ", m.group(2))])
+        return rows
+
+    by_dso = report("dso")
+    by_symbol = [r for r in report("dso", "sym") if r[1].startswith(pathlib.Path(server.binary).name)][:25]
+    os.unlink(data)
+    return {"by_dso": by_dso[:6], "top_symbols_in_binary": by_symbol}
 
 
 def summarise(rounds):
@@ -249,6 +280,7 @@ def main():
          "baseline": (baseline, f"{baseline.url}/executions/{hot}")},
         args.rounds, args.seconds, {},
     )
+    results["profile"] = profile(service, f"{service.url}/executions/{hot}", args.seconds)
     baseline.stop()
     results["hot"] = summarise(results["hot_rounds"])
     results["hot_body_bytes"] = len(body)
@@ -352,12 +384,26 @@ def main():
     results["cold_first_result_ms_median"] = statistics.median(firsts)
 
     binary = target / "sfn-results"
-    results["binary_bytes"] = binary.stat().st_size
+    with tempfile.TemporaryDirectory() as scratch:  # the size it ships at: without symbols
+        stripped = pathlib.Path(scratch) / "sfn-results"
+        subprocess.run(["strip", "-o", str(stripped), str(binary)], check=True)
+        results["binary_bytes"] = stripped.stat().st_size
     zip_path = ROOT / "target/lambda/sfn-results/bootstrap.zip"
     results["zip_bytes"] = zip_path.stat().st_size if zip_path.exists() else None
     emulator.stdin.close()
     emulator.wait(timeout=10)
     write_report(results, args)
+
+
+def profile_text(prof):
+    if not prof:
+        return "No profile this run (`perf` is not installed)."
+    lines = ["Where a hot hit's CPU time goes: `perf record -F 999` of the service during one more "
+             "hot-hit run, by binary, then the busiest functions of the service's own binary:", ""]
+    lines += [f"- {pct:.1f} % {name}" for pct, name in prof["by_dso"]]
+    lines += ["", "| % of samples | function |", "| --- | --- |"]
+    lines += [f"| {pct:.2f} | `{name.split(' ', 2)[-1][:140]}` |" for pct, name in prof["top_symbols_in_binary"]]
+    return "\n".join(lines)
 
 
 def write_report(r, args):
@@ -397,6 +443,8 @@ shared and noisy): compare the ratios, not the absolute numbers. Upstream is the
 path costs and where, with `perf`, is in [PROFILE.md]({profile.name}).
 
 {text}
+
+{profile_text(r.get("profile"))}
 
 How each is measured:
 - Hot hits: `wrk -t1 -c32 -d{args.seconds}s --latency` against `GET /executions/{{arn}}` of a final

@@ -11,8 +11,12 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-echo "==> building release binaries" >&2
-cargo build --release --locked -p sfn-results --bin sfn-results --example baseline --example miss_latency
+if ! command -v perf >/dev/null; then
+  echo "installing perf (Debian package linux-perf)" >&2
+  apt-get install -y -qq linux-perf >/dev/null || echo "perf not installed: no profile this run" >&2
+fi
+echo "==> building release binaries (profile 'profiling': release with symbols, for perf)" >&2
+cargo build --profile profiling --locked -p sfn-results --bin sfn-results --example baseline --example miss_latency
 zip=target/lambda/sfn-results/bootstrap.zip
 if [ ! -s "$zip" ]; then
   # The same build as the offline checks (same pinned cargo-lambda and zig, same target dir).
@@ -24,4 +28,4 @@ if [ ! -s "$zip" ]; then
   PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip --bin sfn-results \
     || PATH="$venv/bin:$PATH" cargo lambda build --release --x86-64 --output-format zip --bin sfn-results
 fi
-exec "$python" infra/bench/run.py "$@"
+exec "$python" infra/bench/run.py --target target/profiling "$@"

@@ -7,11 +7,11 @@
 
 use std::str::FromStr;
 
-use lambda_http::tracing::subscriber::filter::{EnvFilter, LevelFilter, Targets};
-use lambda_http::tracing::subscriber::fmt::MakeWriter;
-use lambda_http::tracing::subscriber::layer::SubscriberExt;
-use lambda_http::tracing::subscriber::util::SubscriberInitExt;
-use lambda_http::tracing::subscriber::{fmt, registry, Layer};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, registry, Layer};
 
 /// Target prefixes (matched as string prefixes) whose logs stop at info whatever is asked:
 /// the AWS SDK and smithy runtime, the Lambda runtime, hyper, h2 and rustls. tower-http's trace
@@ -32,14 +32,21 @@ pub fn init() {
         .try_init();
 }
 
-/// The user's filter, read as `init_default_subscriber` reads it.
-fn filter(var: impl Fn(&str) -> Option<String>) -> EnvFilter {
+/// The user's filter, read as `init_default_subscriber` reads it: the level of
+/// `AWS_LAMBDA_LOG_LEVEL`, else of `RUST_LOG`, else info, under `RUST_LOG`'s `target=level`
+/// directives (a bare level among them sets the default). Span and field directives, which need
+/// `EnvFilter`'s regex engine, are not read: a `RUST_LOG` holding one is ignored whole.
+fn filter(var: impl Fn(&str) -> Option<String>) -> Targets {
     let level = var("AWS_LAMBDA_LOG_LEVEL").or_else(|| var("RUST_LOG"));
     let level =
         LevelFilter::from_str(level.as_deref().unwrap_or("INFO")).unwrap_or(LevelFilter::INFO);
-    EnvFilter::builder()
-        .with_default_directive(level.into())
-        .parse_lossy(var("RUST_LOG").unwrap_or_default())
+    let directives = var("RUST_LOG")
+        .and_then(|text| Targets::from_str(&text).ok())
+        .unwrap_or_default();
+    match directives.default_level() {
+        Some(_) => directives,
+        None => directives.with_default(level),
+    }
 }
 
 /// Everything passes but the capped crates' debug and trace.
@@ -52,7 +59,7 @@ fn cap() -> Targets {
 
 fn format<S, W>(writer: W, log_format: String) -> Box<dyn Layer<S> + Send + Sync>
 where
-    S: lambda_http::tracing::Subscriber + for<'a> registry::LookupSpan<'a>,
+    S: tracing::Subscriber + for<'a> registry::LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let layer = fmt::layer()
@@ -128,8 +135,16 @@ mod tests {
             _ => None,
         });
         // RUST_LOG's directives still apply, as in `init_default_subscriber`.
-        assert_eq!(filter.max_level_hint(), Some(LevelFilter::DEBUG));
+        assert_eq!(filter.default_level(), Some(LevelFilter::DEBUG));
         let quiet = super::filter(|name| (name == "AWS_LAMBDA_LOG_LEVEL").then(|| "error".into()));
-        assert_eq!(quiet.max_level_hint(), Some(LevelFilter::ERROR));
+        assert_eq!(quiet.default_level(), Some(LevelFilter::ERROR));
+        let targeted = super::filter(|name| match name {
+            "AWS_LAMBDA_LOG_LEVEL" => Some("warn".into()),
+            "RUST_LOG" => Some("sfn_results=trace".into()),
+            _ => None,
+        });
+        assert_eq!(targeted.default_level(), Some(LevelFilter::WARN));
+        assert!(targeted.would_enable("sfn_results::http", &tracing::Level::TRACE));
+        assert!(!targeted.would_enable("aws_config", &tracing::Level::INFO));
     }
 }

@@ -93,3 +93,51 @@ async fn unknown_routes_and_methods_answer_problem_json() {
         .expect("request");
     problem(wrong, 405).await;
 }
+
+/// Every answer carries `nosniff` and a `Cache-Status`, whether the result route goes through the
+/// shared layers (CORS configured) or not (it sets them itself): hits, misses, client errors,
+/// its 405, unknown routes.
+#[tokio::test]
+async fn every_answer_carries_nosniff_and_cache_status_with_and_without_cors() {
+    for cors in [false, true] {
+        let app = TestApp::spawn_with(false, |env| {
+            if cors {
+                env.insert(
+                    "CORS_ALLOWED_ORIGINS".into(),
+                    "https://ops.example.com".into(),
+                );
+            }
+        })
+        .await;
+        let arn = app
+            .finished(&serde_json::json!({"name": "Hdr", "echo": [1], "delaySeconds": 0}))
+            .await;
+        let requests = [
+            ("GET", format!("/executions/{arn}")),
+            ("GET", format!("/executions/{arn}")),
+            ("GET", "/executions/not-an-arn".to_owned()),
+            ("POST", format!("/executions/{arn}")),
+            ("GET", "/no-such-route".to_owned()),
+        ];
+        let mut statuses = Vec::new();
+        for (method, path) in &requests {
+            let response = app
+                .http
+                .request(method.parse().expect("method"), app.url(path))
+                .send()
+                .await
+                .expect("request");
+            statuses.push(response.status().as_u16());
+            assert_eq!(
+                header(&response, "x-content-type-options"),
+                "nosniff",
+                "{method} {path} (cors {cors})"
+            );
+            assert!(
+                header(&response, "cache-status").starts_with("sfn-results;"),
+                "{method} {path} (cors {cors})"
+            );
+        }
+        assert_eq!(statuses, [200, 200, 400, 405, 404], "cors {cors}");
+    }
+}
