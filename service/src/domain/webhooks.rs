@@ -340,6 +340,13 @@ mod tests {
     }
 
     #[test]
+    fn an_international_host_is_taken_in_its_ascii_form_only() {
+        // The binary carries no Unicode tables (idna_adapter 1.0).
+        assert!(WebhookUrl::parse("https://xn--bcher-kva.example/in", false).is_ok());
+        assert!(WebhookUrl::parse("https://b\u{fc}cher.example/in", false).is_err());
+    }
+
+    #[test]
     fn every_live_secret_signs_and_an_expired_one_does_not() {
         let now = SystemTime::now();
         let new = Secret::generate();
