@@ -241,6 +241,8 @@ def main():
         "RESULTS_TABLE": names["RESULTS_TABLE"],
         "ALLOWED_STATE_MACHINES": f"{greeting},{names['REJECTED_ARN']}",
         "START_STATE_MACHINE": greeting,
+        # No reconcile timer: it would store the finished executions the miss step must miss.
+        "RECONCILE_SECONDS": "0",
         "AWS_ENDPOINT_URL_SFN": endpoint,
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
     }
