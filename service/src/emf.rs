@@ -102,16 +102,17 @@ impl std::fmt::Debug for Counters {
 
 impl Counters {
     /// `Answers` by origin.
-    pub fn answer(&self, origin: &'static str) {
-        let slot = match origin {
-            "memory" => 0,
-            "table" => 1,
-            "stale" => 2,
-            "step-functions" => 3,
-            _ => 4,
+    pub fn answer(&self, origin: crate::domain::Origin) {
+        use crate::domain::Origin;
+        let (slot, label) = match origin {
+            Origin::MemoryHit => (0, "memory"),
+            Origin::Hit => (1, "table"),
+            Origin::StaleHit => (2, "stale"),
+            Origin::Miss => (3, "step-functions"),
+            Origin::SharedRead => (4, "shared-read"),
         };
         self.answers[slot]
-            .get_or_init(|| metrics::counter!(ANSWERS, "Origin" => origin))
+            .get_or_init(|| metrics::counter!(ANSWERS, "Origin" => label))
             .increment(1);
     }
 }

@@ -75,14 +75,7 @@ pub struct Shared {
 impl Shared {
     /// Counts an answer by where it came from.
     pub fn count_answer(&self, origin: crate::domain::Origin) {
-        use crate::domain::Origin;
-        self.counters.answer(match origin {
-            Origin::MemoryHit => "memory",
-            Origin::Hit => "table",
-            Origin::StaleHit => "stale",
-            Origin::Miss => "step-functions",
-            Origin::SharedRead => "shared-read",
-        });
+        self.counters.answer(origin);
     }
 }
 

@@ -79,11 +79,6 @@ impl Prepared {
         }
     }
 
-    /// The document's bytes (uncompressed).
-    pub fn document(&self) -> &Bytes {
-        &self.identity.body
-    }
-
     /// What memory it holds: the document and, at most, each compressed form beside it.
     pub fn weight(&self) -> usize {
         self.identity.body.len() * 2
