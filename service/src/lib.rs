@@ -21,7 +21,7 @@ use domain::{
     CachePolicy, CursorKey, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listing,
     NoHotCache, ResultStore, Results,
 };
-pub use http::{router, AppState};
+pub use http::{router, App, AppState};
 
 /// The upstream ports the service needs.
 #[derive(Clone)]

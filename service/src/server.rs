@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
+use crate::http::App;
 use tower::ServiceExt;
 
 use crate::adapters::DeliveryQueueSqs;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Serves `app` through `lambda_http` (API Gateway REST/HTTP events). Each invocation waits for
 /// the cache writes it started, since Lambda freezes the process once it has answered.
-pub async fn run_lambda(app: Router, results: Results) -> Result<(), lambda_http::Error> {
+pub async fn run_lambda(app: App, results: Results) -> Result<(), lambda_http::Error> {
     let handler = tower::service_fn(move |request: lambda_http::Request| {
         let (app, results) = (app.clone(), results.clone());
         async move {
@@ -145,12 +145,15 @@ pub async fn reconcile_every(events: EventsApp, every: std::time::Duration) {
 }
 
 /// Serves `app` on `addr` until interrupted; in-flight requests finish first.
-pub async fn run_local(app: Router, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn run_local(app: App, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

@@ -5,18 +5,18 @@ use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus};
+use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const OTHER: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Other";
 
-fn fixture() -> (InMemoryExecutions, Router) {
+fn fixture() -> (InMemoryExecutions, App) {
     let config = Config::from_lookup(|name| match name {
         "RESULTS_TABLE" => Some("results".into()),
         "ALLOWED_STATE_MACHINES" => Some(MACHINE.into()),
@@ -67,7 +67,7 @@ fn seed(executions: &InMemoryExecutions, n: u64) {
     }
 }
 
-async fn get(app: &Router, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+async fn get(app: &App, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
     let request = Request::get(uri).body(Body::empty()).expect("request");
     let response = app.clone().oneshot(request).await.expect("response");
     let (parts, body) = response.into_parts();

@@ -57,7 +57,7 @@ proptest! {
     }
 }
 
-fn app() -> axum::Router {
+fn app() -> sfn_results::App {
     let config = Config::from_lookup(|name| match name {
         "RESULTS_TABLE" => Some("results".into()),
         "ALLOWED_STATE_MACHINES" => Some("*".into()),
@@ -200,7 +200,7 @@ impl Case {
     }
 
     /// The service with fakes holding this case's upstream state.
-    fn app(&self) -> axum::Router {
+    fn app(&self) -> sfn_results::App {
         let config = Config::from_lookup(|name| match name {
             "RESULTS_TABLE" => Some("results".into()),
             "ALLOWED_STATE_MACHINES" => Some(format!("{},{}", MACHINES[0], MACHINES[1])),

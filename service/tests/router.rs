@@ -5,11 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus, Results};
+use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
@@ -19,14 +19,19 @@ struct Fixture {
     executions: InMemoryExecutions,
     store: InMemoryStore,
     results: Results,
-    app: Router,
+    app: App,
 }
 
 fn fixture() -> Fixture {
+    fixture_with(true)
+}
+
+/// Without CORS (and without debug logging) hot hits are answered before routing.
+fn fixture_with(cors: bool) -> Fixture {
     let config = Config::from_lookup(|name| match name {
         "RESULTS_TABLE" => Some("results".into()),
         "ALLOWED_STATE_MACHINES" => Some(MACHINE.into()),
-        "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
+        "CORS_ALLOWED_ORIGINS" => cors.then(|| "https://app.example.com".into()),
         "START_STATE_MACHINE" => Some(MACHINE.into()),
         _ => None,
     })
@@ -71,12 +76,12 @@ fn execution(name: &str, status: ExecutionStatus) -> Execution {
     }
 }
 
-async fn get(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn get(app: &App, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     get_with(app, Request::get(uri).body(Body::empty()).expect("request")).await
 }
 
 async fn get_with(
-    app: &Router,
+    app: &App,
     request: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let response = app.clone().oneshot(request).await.expect("infallible");
@@ -106,6 +111,48 @@ async fn a_cached_result_is_served_without_asking_step_functions_again() {
     assert_eq!(f.executions.calls(), 1);
     let doc: Value = serde_json::from_slice(&second).expect("json");
     assert_eq!(doc["output"]["total"], 3);
+}
+
+#[tokio::test]
+async fn a_hot_hit_answered_before_routing_is_the_routed_answer() {
+    for cors in [false, true] {
+        let f = fixture_with(cors);
+        f.executions
+            .insert(execution("o-1", ExecutionStatus::Succeeded));
+        let (_, miss, first) = get(&f.app, &path("o-1")).await;
+        let (status, hit, second) = get(&f.app, &path("o-1")).await;
+        assert_eq!(status, StatusCode::OK, "cors {cors}");
+        assert_eq!(hit["cache-status"], "sfn-results; hit; detail=memory");
+        assert_eq!(hit["x-content-type-options"], "nosniff");
+        for name in ["etag", "cache-control", "content-type"] {
+            assert_eq!(hit[name], miss[name], "{name}, cors {cors}");
+        }
+        assert_eq!(first, second);
+        let conditional = Request::get(path("o-1"))
+            .header("if-none-match", hit["etag"].clone())
+            .body(Body::empty())
+            .expect("request");
+        let (status, headers, body) = get_with(&f.app, conditional).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "cors {cors}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(body.is_empty());
+        // Not hot hits: routed, and answered as before.
+        let head = Request::head(path("o-1"))
+            .body(Body::empty())
+            .expect("request");
+        let (status, headers, body) = get_with(&f.app, head).await;
+        assert_eq!((status, body.len()), (StatusCode::OK, 0), "cors {cors}");
+        assert_eq!(headers["etag"], hit["etag"]);
+        let (status, headers, _) = get(&f.app, &format!("{}/more", path("o-1"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "cors {cors}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let post = Request::post(path("o-1"))
+            .body(Body::empty())
+            .expect("request");
+        let (status, _, _) = get_with(&f.app, post).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "cors {cors}");
+        assert_eq!(f.executions.calls(), 1, "cors {cors}");
+    }
 }
 
 #[tokio::test]

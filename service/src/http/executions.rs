@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -40,39 +40,46 @@ const ROUTE: &str = "/executions/{*execution_arn}";
 
 /// Answers a hot hit from its prepared answer before anything else is looked at; every other
 /// request takes the whole path. Counted here rather than by `counted`, which would wrap the
-/// route in one more boxed service per request.
+/// route in one more boxed service per request. (With no CORS and no debug trace, `App` answers
+/// hot hits before routing and only the rest reach this handler.)
 async fn get_execution(State(state): State<AppState>, request: Request) -> Response {
-    let response = match hot_hit(&state, &request) {
-        Some(hit) => hit,
-        None => read(state, request)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-    };
+    if let Some(hit) = hot_hit(&state, request.uri(), request.headers()) {
+        return hit;
+    }
+    let response = read(state, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     let response = with_shared_headers(response);
-    static COUNTERS: OnceLock<&RouteCounters> = OnceLock::new();
-    COUNTERS
-        .get_or_init(|| RouteCounters::of(ROUTE))
-        .count(response.status().as_u16());
+    counters().count(response.status().as_u16());
     response
 }
 
+/// The route's counters, registered once.
+fn counters() -> &'static RouteCounters {
+    static COUNTERS: OnceLock<&RouteCounters> = OnceLock::new();
+    COUNTERS.get_or_init(|| RouteCounters::of(ROUTE))
+}
+
 /// A final result in this process's memory, asked for without a wait: the ARN is looked up as
-/// written (no decoding, no parsing, no allocation; an encoded one takes the whole path).
-fn hot_hit(state: &AppState, request: &Request) -> Option<Response> {
-    if request.uri().query().is_some() || request.headers().contains_key(PREFER) {
+/// written (no decoding, no parsing, no allocation; an encoded one takes the whole path). The
+/// answer is counted and carries the shared headers.
+pub(super) fn hot_hit(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if uri.query().is_some() || headers.contains_key(PREFER) {
         return None;
     }
-    let arn = request.uri().path().strip_prefix("/executions/")?;
+    let arn = uri.path().strip_prefix("/executions/")?;
     if arn.contains('%') {
         return None;
     }
     let prepared = state.prepared.get(arn)?;
     state.count_answer(Origin::MemoryHit);
-    Some(prepared.respond(
-        request.headers(),
+    let response = with_shared_headers(prepared.respond(
+        headers,
         cache_status(Origin::MemoryHit),
         state.compression,
-    ))
+    ));
+    counters().count(response.status().as_u16());
+    Some(response)
 }
 
 /// Takes the request whole (last extractor) so its headers are read in place, not copied.

@@ -10,16 +10,23 @@ pub mod problem;
 pub mod start;
 pub mod webhooks;
 
+use std::convert::Infallible;
+use std::future::{ready, Ready};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Bytes, HttpBody};
 use axum::http::{
     header, Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version,
 };
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::MethodRouter;
 use axum::Router;
+use futures_util::future::Either;
 use tower::util::MapResponseLayer;
+use tower::Service;
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
@@ -79,8 +86,44 @@ impl Shared {
     }
 }
 
-/// The one `Router` served both under Lambda and as a local server.
-pub fn router(state: AppState) -> Router {
+/// The HTTP service, served both under Lambda and as a local server: the routes, and in front of
+/// them, when no shared layer has work on a hot hit, the hot hit itself.
+#[derive(Clone, Debug)]
+pub struct App {
+    routes: Router,
+    /// Set when hot hits are answered before routing (no CORS, no debug trace).
+    direct: Option<AppState>,
+}
+
+impl<B> Service<Request<B>> for App
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// A hot hit is answered here, without the router's matching, its percent-decoding of the
+    /// path into parameters and its boxed route (see PROFILE.md); everything else is routed.
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if let Some(state) = &self.direct {
+            if request.method() == Method::GET {
+                if let Some(hit) = executions::hot_hit(state, request.uri(), request.headers()) {
+                    return Either::Left(ready(Ok(hit)));
+                }
+            }
+        }
+        Either::Right(self.routes.call(request))
+    }
+}
+
+/// The one `App` served both under Lambda and as a local server.
+pub fn router(state: AppState) -> App {
     let cors = (!state.cors_allowed_origins.is_empty()).then(|| {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(
@@ -162,9 +205,15 @@ pub fn router(state: AppState) -> Router {
     };
     if direct {
         // Its 405s come from the fallback, which sets the shared headers itself.
-        with_fallbacks(routes.merge(executions::router().with_state(state)))
+        App {
+            routes: with_fallbacks(routes.merge(executions::router().with_state(state.clone()))),
+            direct: Some(state),
+        }
     } else {
-        routes
+        App {
+            routes,
+            direct: None,
+        }
     }
 }
 
