@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 
 use crate::http::App;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::adapters::DeliveryQueueSqs;
@@ -144,16 +148,65 @@ pub async fn reconcile_every(events: EventsApp, every: std::time::Duration) {
     }
 }
 
-/// Serves `app` on `addr` until interrupted; in-flight requests finish first.
+/// Serves `app` on `addr` over HTTP/1.1 until interrupted; in-flight requests finish first.
+///
+/// The loop `axum::serve` runs, but with hyper's HTTP/1.1 connection instead of its automatic
+/// one: that one also speaks cleartext HTTP/2 (which no client of this server uses: browsers
+/// speak it only over TLS, and API Gateway stands in front on AWS), so it reads every
+/// connection's first bytes to tell the two apart, and its HTTP/2 server half is a tenth of the
+/// function zip (see PROFILE.md and BENCHMARKS.md).
 pub async fn run_local(app: App, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    // `stopping` closes when the signal comes; each connection holds an `open` receiver.
+    let (stopping, stop) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        drop(stop);
+    });
+    let (all_closed, open) = watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // A connection that failed before it was accepted concerns no one else; any
+                    // other error (out of descriptors) passes with time.
+                    if !is_connection_error(&err) {
+                        tracing::warn!(error = %err, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = stopping.closed() => break,
+        };
+        let (stopping, open) = (stopping.clone(), open.clone());
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.closed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop((listener, open));
+    all_closed.closed().await;
+    Ok(())
+}
+
+fn is_connection_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        err.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
 }
 
 async fn shutdown_signal() {

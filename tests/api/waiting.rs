@@ -203,3 +203,28 @@ async fn start_and_wait_is_404_when_no_start_machine_is_configured() {
     let response = app.post("/executions/wait", "{}").await;
     problem(response, 404).await;
 }
+
+#[tokio::test]
+async fn on_sigterm_a_waiting_request_is_answered_then_the_server_exits() {
+    let mut app = TestApp::spawn().await;
+    let input = json!({"name": "Sig", "echo": "slow", "delaySeconds": 30});
+    let arn = app.start(&app.machines.greeting, &input).await;
+    let url = app.url(&format!("/executions/{arn}?wait=2"));
+    let waiting = tokio::spawn(app.http.get(url).send());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.service.terminate();
+
+    let answer = waiting
+        .await
+        .expect("task")
+        .expect("the waiting request is answered");
+    assert_eq!(answer.status(), 202);
+    assert_eq!(header(&answer, "preference-applied"), "wait=2");
+    let status = app
+        .service
+        .exit_within(std::time::Duration::from_secs(5))
+        .expect("the server exits once its requests are answered");
+    assert!(status.success(), "{status}");
+    let after = reqwest::Client::new().get(app.url("/healthz")).send().await;
+    assert!(after.is_err(), "no new connection is accepted: {after:?}");
+}
