@@ -3,8 +3,8 @@
 //! header values, and nothing is parsed, hashed or compressed per request.
 //!
 //! Encodings and validators (RFC 9110 §8.8.3): a strong `ETag` names one representation, so
-//! - compressing here (the local server), each encoding has its own strong tag: `"H"`,
-//!   `"H-gzip"`, `"H-br"`, and `If-None-Match` is compared with the tag of the encoding chosen;
+//! - compressing here (the local server), each encoding has its own strong tag: `"H"` and
+//!   `"H-gzip"`, and `If-None-Match` is compared with the tag of the encoding chosen;
 //! - behind API Gateway, which compresses with gzip or deflate above its
 //!   `MinimumCompressionSize` after the answer leaves us, the tag is weak (`W/"H"`, "the same
 //!   content in any encoding") whenever the gateway may compress it.
@@ -24,10 +24,12 @@ use crate::domain::ExecutionArn;
 /// The stack sets API Gateway's `MinimumCompressionSize` to the same figure.
 pub const COMPRESS_ABOVE: usize = 1024;
 
-/// Who compresses answers.
+/// Who compresses answers. gzip only, as API Gateway (which adds deflate): a brotli encoder
+/// would be an eighth of the function's binary (see BENCHMARKS.md), and every client that
+/// accepts br accepts gzip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    /// This process, for clients that ask (`Accept-Encoding: br` or `gzip`): the local server.
+    /// This process, for clients that ask (`Accept-Encoding: gzip`): the local server.
     Here,
     /// API Gateway, in front of the Lambda function: answers leave here uncompressed.
     Gateway,
@@ -38,7 +40,6 @@ pub enum Compression {
 pub enum Encoding {
     Identity,
     Gzip,
-    Br,
 }
 
 #[derive(Debug)]
@@ -52,7 +53,6 @@ struct Variant {
 pub struct Prepared {
     identity: Variant,
     gzip: OnceLock<Variant>,
-    br: OnceLock<Variant>,
     /// `W/"H"`: what the tag is when API Gateway may compress the answer.
     weak: HeaderValue,
     hash: u128,
@@ -71,7 +71,6 @@ impl Prepared {
                 body: document,
             },
             gzip: OnceLock::new(),
-            br: OnceLock::new(),
             weak: HeaderValue::from_str(&format!("W/\"{hash:032x}\""))
                 .unwrap_or(HeaderValue::from_static("W/\"0\"")),
             hash,
@@ -79,7 +78,7 @@ impl Prepared {
         }
     }
 
-    /// What memory it holds: the document and, at most, each compressed form beside it.
+    /// What memory it holds: the document and, at most, its compressed form beside it.
     pub fn weight(&self) -> usize {
         self.identity.body.len() * 2
     }
@@ -126,14 +125,8 @@ impl Prepared {
         if compressible {
             headers.insert(header::VARY, VARY);
         }
-        match encoding {
-            Encoding::Gzip if !fresh => {
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            Encoding::Br if !fresh => {
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-            }
-            _ => {}
+        if encoding == Encoding::Gzip && !fresh {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         response
     }
@@ -146,10 +139,6 @@ impl Prepared {
             Encoding::Gzip => self.gzip.get_or_init(|| Variant {
                 body: gzip(document),
                 etag: tag(self.hash, "-gzip"),
-            }),
-            Encoding::Br => self.br.get_or_init(|| Variant {
-                body: brotli(document),
-                etag: tag(self.hash, "-br"),
             }),
         }
     }
@@ -170,26 +159,10 @@ fn gzip(document: &[u8]) -> Bytes {
     encoder.finish().unwrap_or_default().into()
 }
 
-fn brotli(document: &[u8]) -> Bytes {
-    // Quality 5: most of brotli's gain at gzip's speed (11 takes ~100× longer for a few %).
-    let params = brotli::enc::BrotliEncoderParams {
-        quality: 5,
-        lgwin: 22,
-        ..Default::default()
-    };
-    let mut out = Vec::with_capacity(document.len() / 4);
-    let mut input = document;
-    match brotli::BrotliCompress(&mut input, &mut out, &params) {
-        Ok(_) => out.into(),
-        // Cannot happen writing to a Vec; fall back to gzip rather than send nothing.
-        Err(_) => gzip(document),
-    }
-}
-
 /// The `q` each coding gets in `Accept-Encoding` (RFC 9110 §12.5.3), `*` standing for those
-/// not named; `None` when the header is absent.
-fn qualities(request: &HeaderMap) -> Option<[f32; 4]> {
-    let mut named = [None::<f32>; 4]; // br, gzip, deflate, *
+/// not named: `[gzip, deflate, *]`; `None` when the header is absent.
+fn qualities(request: &HeaderMap) -> Option<[f32; 3]> {
+    let mut named = [None::<f32>; 3];
     let mut any = false;
     for value in request.get_all(header::ACCEPT_ENCODING) {
         let Ok(value) = value.to_str() else { continue };
@@ -200,7 +173,7 @@ fn qualities(request: &HeaderMap) -> Option<[f32; 4]> {
             let q = parts
                 .find_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
                 .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
-            let slot = ["br", "gzip", "deflate", "*"]
+            let slot = ["gzip", "deflate", "*"]
                 .iter()
                 .position(|c| coding.eq_ignore_ascii_case(c));
             if let Some(slot) = slot {
@@ -209,22 +182,15 @@ fn qualities(request: &HeaderMap) -> Option<[f32; 4]> {
         }
     }
     any.then(|| {
-        let star = named[3].unwrap_or(0.0);
-        [
-            named[0].unwrap_or(star),
-            named[1].unwrap_or(star),
-            named[2].unwrap_or(star),
-            star,
-        ]
+        let star = named[2].unwrap_or(0.0);
+        [named[0].unwrap_or(star), named[1].unwrap_or(star), star]
     })
 }
 
-/// The encoding to send: the client's most preferred of br and gzip (br when they tie),
-/// identity when it accepts neither.
+/// The encoding to send: gzip when the client accepts it, identity otherwise.
 pub fn negotiate(request: &HeaderMap) -> Encoding {
     match qualities(request) {
-        Some([br, gzip, ..]) if br > 0.0 && br >= gzip => Encoding::Br,
-        Some([_, gzip, ..]) if gzip > 0.0 => Encoding::Gzip,
+        Some([gzip, ..]) if gzip > 0.0 => Encoding::Gzip,
         _ => Encoding::Identity,
     }
 }
@@ -232,7 +198,7 @@ pub fn negotiate(request: &HeaderMap) -> Encoding {
 /// Whether API Gateway may compress the answer to this request: it compresses with gzip or
 /// deflate, so whenever the client accepts either.
 fn gateway_may_compress(request: &HeaderMap) -> bool {
-    qualities(request).is_some_and(|[_, gzip, deflate, _]| gzip > 0.0 || deflate > 0.0)
+    qualities(request).is_some_and(|[gzip, deflate, _]| gzip > 0.0 || deflate > 0.0)
 }
 
 /// Prepared answers of final results, by execution ARN, bounded by the bytes they hold. Only
@@ -284,15 +250,16 @@ mod tests {
     }
 
     #[test]
-    fn the_preferred_coding_is_chosen_by_quality() {
+    fn gzip_is_sent_whenever_the_client_accepts_it() {
         let pick = |v: &'static str| negotiate(&headers(&[("accept-encoding", v)]));
         assert_eq!(negotiate(&HeaderMap::new()), Encoding::Identity);
-        assert_eq!(pick("gzip, deflate, br"), Encoding::Br);
+        assert_eq!(pick("gzip, deflate, br"), Encoding::Gzip);
         assert_eq!(pick("gzip"), Encoding::Gzip);
-        assert_eq!(pick("br;q=0.5, gzip"), Encoding::Gzip);
-        assert_eq!(pick("br;q=0, gzip;q=0"), Encoding::Identity);
-        assert_eq!(pick("*"), Encoding::Br);
-        assert_eq!(pick("*;q=0.1, br;q=0"), Encoding::Gzip);
+        assert_eq!(pick("br;q=1, GZIP;q=0.5"), Encoding::Gzip);
+        assert_eq!(pick("br, gzip;q=0"), Encoding::Identity);
+        assert_eq!(pick("br"), Encoding::Identity);
+        assert_eq!(pick("*"), Encoding::Gzip);
+        assert_eq!(pick("*;q=0.1, gzip;q=0"), Encoding::Identity);
         assert_eq!(pick("identity"), Encoding::Identity);
         assert_eq!(pick("deflate"), Encoding::Identity);
     }
@@ -308,14 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn each_encoding_has_its_own_strong_tag_and_round_trips() {
+    fn the_gzip_form_has_its_own_strong_tag_and_round_trips() {
         let document = Bytes::from(format!("{{\"output\":\"{}\"}}", "x".repeat(4000)));
         let prepared = Prepared::new(document.clone(), HeaderValue::from_static("no-cache"));
         let gz = prepared.variant(Encoding::Gzip);
-        let br = prepared.variant(Encoding::Br);
-        let tags = [&prepared.identity.etag, &gz.etag, &br.etag];
-        assert!(tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2]);
-        assert!(gz.body.len() < document.len() / 10 && br.body.len() < document.len() / 10);
+        assert_ne!(prepared.identity.etag, gz.etag);
+        assert!(gz.body.len() < document.len() / 10);
         let mut unzipped = Vec::new();
         std::io::Read::read_to_end(
             &mut flate2::read::GzDecoder::new(&gz.body[..]),
@@ -323,8 +288,5 @@ mod tests {
         )
         .expect("gzip");
         assert_eq!(unzipped, document);
-        let mut unbrotli = Vec::new();
-        brotli::BrotliDecompress(&mut &br.body[..], &mut unbrotli).expect("br");
-        assert_eq!(unbrotli, document);
     }
 }
