@@ -49,7 +49,6 @@ async fn get_execution(State(state): State<AppState>, request: Request) -> Respo
     let response = read(state, request)
         .await
         .unwrap_or_else(IntoResponse::into_response);
-    let response = with_shared_headers(response);
     counters().count(response.status().as_u16());
     response
 }

@@ -163,15 +163,14 @@ pub fn router(state: AppState) -> App {
         .merge(meta::router())
         .merge(webhooks::router())
         .layer(compression);
-    // The hot route goes without the shared layers when none of them has work there (no CORS,
-    // no debug trace): its handler sets `nosniff` and `Cache-Status` itself, and each layer would
-    // wrap it in one more boxed service per request.
+    // Hot hits go without the shared layers when none of them has work there (no CORS, no debug
+    // trace): `App` answers them in front of the routes, with `nosniff` and `Cache-Status` set.
     let debug = tracing::enabled!(Level::DEBUG);
     let direct = cors.is_none() && !debug;
-    let mut routes = Router::new().merge(start::router()).merge(others);
-    if !direct {
-        routes = routes.merge(executions::router());
-    }
+    let routes = Router::new()
+        .merge(executions::router())
+        .merge(start::router())
+        .merge(others);
     let routes = with_fallbacks(routes).with_state(state.clone());
     // What every answer carries; outside CORS, so preflight answers carry them too.
     let common = ServiceBuilder::new()
@@ -203,24 +202,17 @@ pub fn router(state: AppState) -> App {
     } else {
         routes.layer(common)
     };
-    if direct {
-        // Its 405s come from the fallback, which sets the shared headers itself.
-        App {
-            routes: with_fallbacks(routes.merge(executions::router().with_state(state.clone()))),
-            direct: Some(state),
-        }
-    } else {
-        App {
-            routes,
-            direct: None,
-        }
+    App {
+        routes,
+        direct: direct.then_some(state),
     }
 }
 
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 
-/// Sets what the shared layers would on an answer that does not pass through them: `nosniff`,
-/// and `Cache-Status: fwd=bypass` unless it says where it came from.
+/// Sets what the shared layers would on an answer that does not pass through them (a hot hit
+/// answered by `App`): `nosniff`, and `Cache-Status: fwd=bypass` unless it says where it came
+/// from.
 pub(crate) fn with_shared_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
@@ -231,17 +223,16 @@ pub(crate) fn with_shared_headers(mut response: Response) -> Response {
 }
 
 /// The answers when no route matches (404) or the route lacks the method (405): problem
-/// documents, counted as `unmatched`, with the shared headers whether or not layers follow.
-/// The 405 is set on the routes registered so far that have none.
+/// documents, counted as `unmatched`; the shared layers set their headers as on every route.
 fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
     routes
         .fallback(|| async {
             RouteCounters::of(UNMATCHED).count(StatusCode::NOT_FOUND.as_u16());
-            with_shared_headers(ApiError::RouteNotFound.into_response())
+            ApiError::RouteNotFound.into_response()
         })
         .method_not_allowed_fallback(|| async {
             RouteCounters::of(UNMATCHED).count(StatusCode::METHOD_NOT_ALLOWED.as_u16());
-            with_shared_headers(ApiError::MethodNotAllowed.into_response())
+            ApiError::MethodNotAllowed.into_response()
         })
 }
 
