@@ -234,3 +234,243 @@ async fn a_control_message_is_acknowledged_and_changes_nothing() {
     let summary = deliver(&f, "logs/control.json").await;
     assert_eq!((summary.stored, summary.poison), (0, 0));
 }
+
+const LATE_START: &str = "arn:aws:states:us-east-1:123456789012:express:api-sfn-express:late-start:4f7a1c2e-0000-4000-8000-00000000000a";
+
+/// A log subscription payload (gzip, base64) of the given Step Functions log records.
+fn logs_payload(records: &[Value]) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let data = serde_json::json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/vendedlogs/states/api-sfn-express",
+        "logStream": "states/api-sfn-express/1",
+        "subscriptionFilters": ["api-sfn-express-results"],
+        "logEvents": records.iter().enumerate().map(|(i, r)| serde_json::json!({
+            "id": format!("{i}"),
+            "timestamp": r.get("event_timestamp").and_then(Value::as_str).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0),
+            "message": r.to_string(),
+        })).collect::<Vec<_>>(),
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data.to_string().as_bytes()).expect("gzip");
+    let bytes = gz.finish().expect("gzip");
+    serde_json::json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(bytes)}})
+        .to_string()
+}
+
+fn record(kind: &str, arn: &str, at_ms: &str) -> Value {
+    serde_json::json!({
+        "id": "1", "type": kind, "previous_event_id": "0", "event_timestamp": at_ms,
+        "execution_arn": arn, "redrive_count": "0",
+        "details": {"output": "{\"ok\":true}", "outputDetails": {"truncated": false}},
+    })
+}
+
+#[tokio::test]
+async fn an_express_stop_logged_before_its_start_gets_the_start_date_when_the_start_arrives() {
+    let f = fixture();
+    let stop = f
+        .events
+        .handle(&logs_payload(&[record(
+            "ExecutionSucceeded",
+            LATE_START,
+            "1795886931043",
+        )]))
+        .await
+        .expect("handled");
+    assert_eq!(stop.stored, 1);
+    assert_eq!(
+        stored(&f, LATE_START).expect("stored")["startDate"],
+        Value::Null
+    );
+
+    let start = f
+        .events
+        .handle(&logs_payload(&[record(
+            "ExecutionStarted",
+            LATE_START,
+            "1795886929013",
+        )]))
+        .await
+        .expect("handled");
+    assert_eq!((start.stored, start.unchanged), (1, 0), "{start:?}");
+    let document = stored(&f, LATE_START).expect("stored");
+    assert_eq!(document["startDate"], "2026-11-28T17:28:49.013Z");
+    assert_eq!(document["status"], "SUCCEEDED");
+    assert_eq!(document["output"], serde_json::json!({"ok": true}));
+
+    // The same document, byte for byte, as when both records came in one batch.
+    let g = fixture();
+    g.events
+        .handle(&logs_payload(&[
+            record("ExecutionStarted", LATE_START, "1795886929013"),
+            record("ExecutionSucceeded", LATE_START, "1795886931043"),
+        ]))
+        .await
+        .expect("handled");
+    assert_eq!(
+        f.store.item(LATE_START).expect("item").document,
+        g.store.item(LATE_START).expect("item").document
+    );
+
+    let again = f
+        .events
+        .handle(&logs_payload(&[record(
+            "ExecutionStarted",
+            LATE_START,
+            "1795886929013",
+        )]))
+        .await
+        .expect("handled");
+    assert_eq!(
+        (again.stored, again.unchanged),
+        (0, 1),
+        "a duplicate start changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn dates_past_the_year_9999_are_poison_acknowledged_not_a_panic() {
+    let f = fixture();
+    for (field, value) in [
+        ("startDate", serde_json::json!(253_402_300_800_000_u64)),
+        ("stopDate", serde_json::json!(u64::MAX)),
+    ] {
+        let mut event: Value =
+            serde_json::from_str(&fixture_text("sfn/status-succeeded.json")).expect("json");
+        event["detail"][field] = value;
+        let summary = f
+            .events
+            .handle(&event.to_string())
+            .await
+            .expect("acknowledged");
+        assert_eq!(
+            (summary.stored, summary.poison),
+            (0, 1),
+            "{field}: {summary:?}"
+        );
+    }
+    let summary = f
+        .events
+        .handle(&logs_payload(&[record(
+            "ExecutionSucceeded",
+            LATE_START,
+            "18446744073709551615",
+        )]))
+        .await
+        .expect("acknowledged");
+    assert_eq!((summary.stored, summary.poison), (0, 1), "{summary:?}");
+}
+
+mod any_event {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values as outside senders may put them where a date, a count or a text belongs.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop::sample::select(vec![
+                253_402_300_799_999_u64,
+                253_402_300_800_000,
+                u64::MAX,
+                0,
+                1_795_886_929_013,
+            ])
+            .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            "[0-9]{1,22}".prop_map(Value::from),
+            Just(Value::Null),
+            Just(serde_json::json!({"included": true})),
+            Just(serde_json::json!([1, 2])),
+            prop::sample::select(vec![
+                "SUCCEEDED",
+                "FAILED",
+                "RUNNING",
+                "REDRIVABLE",
+                "TIMED_OUT"
+            ])
+            .prop_map(Value::from),
+        ]
+    }
+
+    fn status_field() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "startDate",
+            "stopDate",
+            "status",
+            "output",
+            "outputDetails",
+            "redriveCount",
+            "redriveStatus",
+            "error",
+            "cause",
+            "executionArn",
+            "stateMachineArn",
+        ])
+    }
+
+    fn log_field() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "event_timestamp",
+            "type",
+            "execution_arn",
+            "details",
+            "redrive_count",
+            "id",
+        ])
+    }
+
+    fn fixture_name() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "sfn/status-succeeded.json",
+            "sfn/status-failed.json",
+            "sfn/status-output-omitted.json",
+            "sfn/status-redriven-succeeded.json",
+            "sfn/status-running.json",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+        /// Any change to a status change event is stored or acknowledged (never a panic, never
+        /// an error that makes Lambda retry it) while the table works.
+        #[test]
+        fn any_status_change_is_stored_or_acknowledged(
+            name in fixture_name(),
+            changes in prop::collection::vec((status_field(), value()), 1..4),
+        ) {
+            let mut event: Value = serde_json::from_str(&fixture_text(name)).expect("json");
+            for (field, value) in changes {
+                event["detail"][field] = value;
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let f = fixture();
+            let handled = runtime.block_on(f.events.handle(&event.to_string()));
+            prop_assert!(handled.is_ok(), "{event}: {handled:?}");
+        }
+
+        /// The same for Express log records.
+        #[test]
+        fn any_log_record_is_stored_or_acknowledged(
+            kinds in prop::collection::vec(prop::sample::select(vec!["ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "TaskStateEntered"]), 1..4),
+            changes in prop::collection::vec((log_field(), value()), 0..4),
+        ) {
+            let mut records: Vec<Value> = kinds.iter().map(|k| record(k, LATE_START, "1795886929013")).collect();
+            for (i, (field, value)) in changes.into_iter().enumerate() {
+                let n = records.len();
+                records[i % n][field] = value;
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let f = fixture();
+            let handled = runtime.block_on(f.events.handle(&logs_payload(&records)));
+            prop_assert!(handled.is_ok(), "{records:?}: {handled:?}");
+        }
+    }
+}

@@ -119,3 +119,68 @@ async fn a_wait_on_an_express_execution_answers_when_its_stop_is_logged() {
     );
     problem(none, 404).await;
 }
+
+#[tokio::test]
+async fn an_express_start_with_no_stop_past_the_longest_run_is_unknown_in_the_list_as_in_get() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let world = EventsWorld::start(|_| {}).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    // Two open items as a logged start leaves them: one recorded now, one 7 minutes ago (an
+    // Express execution runs 5 minutes at most; its stop was never logged).
+    for (arn, ago) in [(express("open-now", 4), 0), (express("open-old", 5), 420)] {
+        let at_ms = now.as_millis() as u64 - ago * 1000;
+        let start =
+            humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(at_ms))
+                .to_string();
+        let doc = serde_json::json!({"executionArn": arn, "status": "RUNNING", "startDate": start});
+        world
+            .ddb
+            .put_item()
+            .table_name(crate::events_world::TABLE)
+            .item("executionArn", AttributeValue::S(arn.clone()))
+            .item("readDocument", AttributeValue::S(doc.to_string()))
+            .item("readStatus", AttributeValue::S("RUNNING".into()))
+            .item("readStart", AttributeValue::N(at_ms.to_string()))
+            .item("readAt", AttributeValue::N(at_ms.to_string()))
+            .item(
+                "expiresAt",
+                AttributeValue::N((now.as_secs() + 3600).to_string()),
+            )
+            .item(
+                "stateMachineArn",
+                AttributeValue::S(world.machines.express.clone()),
+            )
+            .item("startDate", AttributeValue::S(start))
+            .send()
+            .await
+            .expect("put");
+    }
+    assert_eq!(world.get(&express("open-now", 4)).await.status(), 202);
+    problem(world.get(&express("open-old", 5)).await, 404).await;
+    let listed: Value = world
+        .http
+        .get(format!(
+            "{}/executions?stateMachine={}",
+            world.api.address,
+            world.machines.express.replace(':', "%3A")
+        ))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = listed["executions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items: {listed}"))
+        .iter()
+        .filter_map(|item| item["name"].as_str())
+        .collect();
+    assert!(names.contains(&"open-now"), "{listed}");
+    assert!(
+        !names.contains(&"open-old"),
+        "GET answers 404 for it: the list must not show it RUNNING: {listed}"
+    );
+}

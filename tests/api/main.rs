@@ -2,6 +2,7 @@
 
 mod cache;
 mod compression;
+mod conformance;
 mod deadlines;
 mod emulators;
 mod events;

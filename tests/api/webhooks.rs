@@ -284,3 +284,83 @@ async fn a_result_stored_by_a_process_that_could_not_queue_is_delivered_after_re
     assert!(seen[0].verified);
     assert_eq!(seen[0].body["data"]["executionArn"], arn.as_str());
 }
+
+#[tokio::test]
+async fn a_rotation_racing_a_delete_never_brings_the_endpoint_back() {
+    use sfn_results::domain::notify::WebhookStore;
+    // Deterministically, at the store: a rotation read the endpoint, a DELETE came between.
+    let endpoint = shared().endpoint();
+    let sdk = sdk_config(&endpoint).await;
+    let table = unique("webhooks-race");
+    crate::upstream::create_webhooks_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    let store = sfn_results::adapters::WebhooksTable::new(&sdk, &table);
+    let mut registered: sfn_results::domain::webhooks::Endpoint = serde_json::from_value(json!({
+        "id": "wh_race", "url": "https://hooks.example.com/x", "stateMachines": null,
+        "statuses": ["SUCCEEDED"], "createdAtMs": 1, "secrets": [],
+    }))
+    .expect("endpoint");
+    assert!(store.create_endpoint(&registered).await.expect("create"));
+    let read = store
+        .endpoint("wh_race")
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(store.delete_endpoint("wh_race").await.expect("delete"));
+    registered.disabled = true;
+    assert!(
+        !store
+            .replace_endpoint(&sfn_results::domain::webhooks::Endpoint {
+                disabled: true,
+                ..read
+            })
+            .await
+            .expect("replace"),
+        "a write over a deleted endpoint is refused"
+    );
+    assert!(store.endpoint("wh_race").await.expect("read").is_none());
+
+    // Through two service processes sharing the table, as two Lambda environments would.
+    let mut extra = HashMap::new();
+    webhook_env(&mut extra, None).await;
+    let (one, two) = {
+        let (a, b) = (extra.clone(), extra.clone());
+        tokio::join!(
+            TestApp::spawn_with(false, move |env| env.extend(a)),
+            TestApp::spawn_with(false, move |env| env.extend(b))
+        )
+    };
+    for round in 0..20 {
+        let created: Value = register(&one, json!({"url": "https://hooks.example.com/x"}))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let id = created["id"].as_str().expect("id").to_owned();
+        let (deleted, rotated) = tokio::join!(
+            one.http.delete(one.url(&format!("/webhooks/{id}"))).send(),
+            two.http
+                .post(two.url(&format!("/webhooks/{id}/secret")))
+                .send()
+        );
+        let (deleted, rotated) = (deleted.expect("delete"), rotated.expect("rotate"));
+        assert_eq!(deleted.status(), 204, "round {round}");
+        assert!(
+            [200, 404].contains(&rotated.status().as_u16()),
+            "round {round}: {}",
+            rotated.status()
+        );
+        for app in [&one, &two] {
+            let after = app
+                .http
+                .get(app.url(&format!("/webhooks/{id}")))
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(
+                after.status(),
+                404,
+                "round {round}: the deleted endpoint came back"
+            );
+        }
+    }
+}

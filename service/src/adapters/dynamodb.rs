@@ -8,7 +8,7 @@
 //! execution), `leaseUntil` (an instance is reading), `notFoundFirst`, `notFoundAt` (a 404);
 //! times in epoch milliseconds. A coordination-only item expires an hour after it was made.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -17,21 +17,28 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 
 use super::dynamodb_list;
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, RecordedPage,
-    ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ReconcileState,
+    RecordedPage, ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
 const KEY: &str = "executionArn";
 /// How long an item holding only coordination state is kept.
 const COORDINATION_TTL: Duration = Duration::from_secs(3600);
-/// No live result: none stored, or a provisional one past its expiry.
-const NO_LIVE_RESULT: &str = "(attribute_not_exists(#doc) OR #expires < :nowSec)";
+/// No live result: none stored, a provisional one past its freshness, or any past its TTL.
+const NO_LIVE_RESULT: &str =
+    "(attribute_not_exists(#doc) OR #fresh < :nowSec OR #expires < :nowSec)";
+/// When a stored result may be replaced: none is stored (or one without a rank), the stored one
+/// has a lower rank, or the same rank and is no longer live. A greater rank is never replaced,
+/// live or not: a late result of an older run never wins over a redriven run's.
+const REPLACEABLE: &str = "attribute_not_exists(#doc) OR attribute_not_exists(#rc) \
+    OR #rc < :rc OR (#rc = :rc AND #stop < :stop) \
+    OR (#rc = :rc AND #stop = :stop AND (#fresh < :nowSec OR #expires < :nowSec))";
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
@@ -55,6 +62,7 @@ impl DynamoDbStore {
             .key(KEY, AttributeValue::S(arn.as_str().to_owned()))
             .expression_attribute_names("#doc", "document")
             .expression_attribute_names("#expires", "expiresAt")
+            .expression_attribute_names("#fresh", "freshUntil")
             .expression_attribute_names("#lease", "leaseUntil")
             .expression_attribute_values(
                 ":nowSec",
@@ -108,53 +116,15 @@ impl ResultStore for DynamoDbStore {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError> {
-        let mut item = HashMap::from([
-            (KEY.to_owned(), AttributeValue::S(arn.as_str().to_owned())),
-            (
-                "document".to_owned(),
-                AttributeValue::S(
-                    String::from_utf8(result.document.to_vec())
-                        .map_err(|e| StoreError(Box::new(e)))?,
-                ),
-            ),
-            (
-                "status".to_owned(),
-                AttributeValue::S(result.status.as_str().to_owned()),
-            ),
-            ("final".to_owned(), AttributeValue::Bool(result.is_final)),
-            (
-                "redriveCount".to_owned(),
-                AttributeValue::N(result.rank.redrive_count.to_string()),
-            ),
-            (
-                "stopDate".to_owned(),
-                AttributeValue::N(result.rank.stop_date_ms.to_string()),
-            ),
-            (
-                "storedAt".to_owned(),
-                AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
-            ),
-        ]);
-        item.extend(dynamodb_list::index_attributes(arn, &result.document));
-        if let Some(at) = result.expires_at {
-            item.insert(
-                "expiresAt".to_owned(),
-                AttributeValue::N(epoch_seconds(at).to_string()),
-            );
-        }
-        // First writer wins; an expired result (TTL deletion lags by hours) or one of a lower
-        // rank (an earlier run of a redriven execution) is replaced, coordination state always.
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(format!(
-                "{NO_LIVE_RESULT} OR attribute_not_exists(#rc) OR #rc < :rc \
-                 OR (#rc = :rc AND #stop < :stop)"
-            ))
+            .set_item(Some(result_item(arn, result)?))
+            .condition_expression(REPLACEABLE)
             .expression_attribute_names("#doc", "document")
             .expression_attribute_names("#expires", "expiresAt")
+            .expression_attribute_names("#fresh", "freshUntil")
             .expression_attribute_names("#rc", "redriveCount")
             .expression_attribute_names("#stop", "stopDate")
             .expression_attribute_values(
@@ -173,14 +143,32 @@ impl ResultStore for DynamoDbStore {
             .await;
         match put {
             Ok(_) => Ok(PutOutcome::Written),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(PutOutcome::AlreadyPresent)
-            }
+            Err(err) if put_refused(&err) => Ok(PutOutcome::AlreadyPresent),
+            Err(err) => Err(StoreError(Box::new(err))),
+        }
+    }
+
+    async fn replace_result(
+        &self,
+        arn: &ExecutionArn,
+        stored: &StoredResult,
+        result: &StoredResult,
+    ) -> Result<bool, StoreError> {
+        let old =
+            String::from_utf8(stored.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(result_item(arn, result)?))
+            .condition_expression("#doc = :old")
+            .expression_attribute_names("#doc", "document")
+            .expression_attribute_values(":old", AttributeValue::S(old))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if put_refused(&err) => Ok(false),
             Err(err) => Err(StoreError(Box::new(err))),
         }
     }
@@ -203,7 +191,7 @@ impl ResultStore for DynamoDbStore {
         conditional(update.send().await)
     }
 
-    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError> {
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError> {
         let document =
             String::from_utf8(read.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?;
         // An open Express item joins the list index (`dynamodb_list`); others stay out of it.
@@ -246,7 +234,7 @@ impl ResultStore for DynamoDbStore {
                     AttributeValue::S(dynamodb_list::start_text(read.start_date)),
                 );
         }
-        conditional(update.send().await).map(drop)
+        conditional(update.send().await)
     }
 
     async fn record_not_found(
@@ -268,39 +256,132 @@ impl ResultStore for DynamoDbStore {
         conditional(update.send().await).map(drop)
     }
 
-    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError> {
+    async fn reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+    ) -> Result<ReconcileState, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(watermark_key(machine)))
+            .key(KEY, AttributeValue::S(reconcile_key(machine)))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError(Box::new(e)))?;
-        Ok(out
-            .item
-            .and_then(|item| match item.get("watermark") {
-                Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-                _ => None,
-            })
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)))
+        let Some(item) = out.item else {
+            return Ok(ReconcileState::default());
+        };
+        let number = |name: &str| match item.get(name) {
+            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+            _ => None,
+        };
+        let mut state = match item.get("state") {
+            Some(AttributeValue::S(json)) => {
+                serde_json::from_str(json).map_err(|e| StoreError(Box::new(e)))?
+            }
+            // Written before the state was kept: its watermark is where the head ends.
+            _ => ReconcileState {
+                top_ms: number("watermark"),
+                ..ReconcileState::default()
+            },
+        };
+        state.version = number("version").unwrap_or(0);
+        Ok(state)
     }
 
-    async fn set_watermark(
+    async fn save_reconcile_state(
         &self,
         machine: &StateMachineArn,
-        at: SystemTime,
-    ) -> Result<(), StoreError> {
-        self.client
+        state: &ReconcileState,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(state).map_err(|e| StoreError(Box::new(e)))?;
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, AttributeValue::S(watermark_key(machine)))
-            .item("watermark", millis(at))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| StoreError(Box::new(e)))
+            .item(KEY, AttributeValue::S(reconcile_key(machine)))
+            .item("state", AttributeValue::S(json))
+            .item(
+                "version",
+                AttributeValue::N((state.version + 1).to_string()),
+            )
+            .expression_attribute_names("#version", "version");
+        let put = if state.version == 0 {
+            put.condition_expression("attribute_not_exists(#version)")
+        } else {
+            put.condition_expression("#version = :read")
+                .expression_attribute_values(":read", AttributeValue::N(state.version.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if put_refused(&err) => Ok(false),
+            Err(err) => Err(StoreError(Box::new(err))),
+        }
+    }
+
+    async fn live_results(
+        &self,
+        arns: &[ExecutionArn],
+        now: SystemTime,
+    ) -> Result<HashSet<ExecutionArn>, StoreError> {
+        let mut live = HashSet::new();
+        let mut seen = HashSet::new();
+        let unique: Vec<&ExecutionArn> = arns.iter().filter(|a| seen.insert(a.as_str())).collect();
+        for chunk in unique.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|arn| {
+                    HashMap::from([(KEY.to_owned(), AttributeValue::S(arn.as_str().to_owned()))])
+                })
+                .collect();
+            // Unprocessed keys (throttling, size) are asked again, a few times.
+            for _ in 0..4 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError(Box::new(e)))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError(Box::new(e)))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let Some(AttributeValue::S(key)) = item.get(KEY) else {
+                        continue;
+                    };
+                    let Ok(arn) = ExecutionArn::parse(key) else {
+                        continue;
+                    };
+                    if decode(item)?.result.is_some_and(|r| r.is_live(now)) {
+                        live.insert(arn);
+                    }
+                }
+                keys = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError(
+                    "BatchGetItem left keys unprocessed after retries".into(),
+                ));
+            }
+        }
+        Ok(live)
     }
 
     async fn recorded(
@@ -340,7 +421,10 @@ fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, Stor
             status: status(&item, "status")?,
             is_final: matches!(item.get("final"), Some(AttributeValue::Bool(true))),
             stored_at: number(&item, "storedAt").map_or(UNIX_EPOCH, from_epoch_seconds),
-            expires_at: number(&item, "expiresAt").map(from_epoch_seconds),
+            expires_at: number(&item, "freshUntil")
+                .or_else(|| number(&item, "expiresAt"))
+                .map(from_epoch_seconds),
+            keep_until: number(&item, "expiresAt").map(from_epoch_seconds),
             rank: Rank {
                 redrive_count: number(&item, "redriveCount")
                     .and_then(|n| u32::try_from(n).ok())
@@ -372,8 +456,74 @@ fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, Stor
     })
 }
 
-/// The reconcile watermark's key: `reconcile#` and the machine's ARN, never an execution ARN.
-fn watermark_key(machine: &StateMachineArn) -> String {
+/// A stored result's item: what `put_if_absent` and `replace_result` write.
+fn result_item(
+    arn: &ExecutionArn,
+    result: &StoredResult,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut item = HashMap::from([
+        (KEY.to_owned(), AttributeValue::S(arn.as_str().to_owned())),
+        (
+            "document".to_owned(),
+            AttributeValue::S(
+                String::from_utf8(result.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?,
+            ),
+        ),
+        (
+            "status".to_owned(),
+            AttributeValue::S(result.status.as_str().to_owned()),
+        ),
+        ("final".to_owned(), AttributeValue::Bool(result.is_final)),
+        (
+            "redriveCount".to_owned(),
+            AttributeValue::N(result.rank.redrive_count.to_string()),
+        ),
+        (
+            "stopDate".to_owned(),
+            AttributeValue::N(result.rank.stop_date_ms.to_string()),
+        ),
+        (
+            "storedAt".to_owned(),
+            AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
+        ),
+    ]);
+    item.extend(dynamodb_list::index_attributes(arn, &result.document));
+    // A provisional result is read again after `freshUntil`, but the item stays (TTL
+    // `expiresAt`, as long as a final one) so that its rank keeps refusing older runs.
+    let fresh = if result.is_final {
+        None
+    } else {
+        result.expires_at
+    };
+    if let Some(at) = fresh {
+        item.insert(
+            "freshUntil".to_owned(),
+            AttributeValue::N(epoch_seconds(at).to_string()),
+        );
+    }
+    let keep = if result.is_final {
+        result.expires_at.or(result.keep_until)
+    } else {
+        result.keep_until
+    };
+    if let Some(at) = keep {
+        item.insert(
+            "expiresAt".to_owned(),
+            AttributeValue::N(epoch_seconds(at).to_string()),
+        );
+    }
+    Ok(item)
+}
+
+fn put_refused<R>(err: &SdkError<PutItemError, R>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(PutItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+/// The reconcile state's key: `reconcile#` and the machine's ARN, never an execution ARN.
+fn reconcile_key(machine: &StateMachineArn) -> String {
     format!("reconcile#{machine}")
 }
 
@@ -387,5 +537,7 @@ fn epoch_seconds(t: SystemTime) -> u64 {
 }
 
 fn from_epoch_seconds(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(s))
+        .unwrap_or(UNIX_EPOCH)
 }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::domain::fleet::EXPRESS_LONGEST;
 use crate::domain::{
     ExecutionArn, ExecutionStatus, Listed, Recorded, RecordedPage, StateMachineArn, StoreError,
 };
@@ -43,7 +44,7 @@ pub fn index_attributes(arn: &ExecutionArn, document: &[u8]) -> Vec<(String, Att
 
 /// The start date as the index keeps it.
 pub fn start_text(start: SystemTime) -> String {
-    humantime::format_rfc3339_millis(start).to_string()
+    crate::domain::execution::rfc3339_millis(start)
 }
 
 pub async fn recorded(
@@ -58,8 +59,19 @@ pub async fn recorded(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    // TTL deletion lags by hours: an expired item is no longer there for the list either.
-    let mut filter = String::from("(attribute_not_exists(#expires) OR #expires > :now)");
+    // TTL deletion lags by hours: an expired item is no longer there for the list either. An
+    // execution whose start was logged and whose stop was not within an Express execution's
+    // longest run is unknown, as `GET` answers it (404), not RUNNING.
+    let open_since = SystemTime::now()
+        .checked_sub(EXPRESS_LONGEST)
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut filter = String::from(
+        "(attribute_not_exists(#expires) OR #expires > :now) \
+         AND (attribute_exists(#doc) OR #readAt > :openSince)",
+    );
     let mut query = client
         .query()
         .table_name(table)
@@ -67,6 +79,9 @@ pub async fn recorded(
         .key_condition_expression("#machine = :machine")
         .expression_attribute_names("#machine", MACHINE)
         .expression_attribute_names("#expires", "expiresAt")
+        .expression_attribute_names("#doc", "document")
+        .expression_attribute_names("#readAt", "readAt")
+        .expression_attribute_values(":openSince", AttributeValue::N(open_since.to_string()))
         .expression_attribute_values(":machine", AttributeValue::S(machine.as_str().to_owned()))
         .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
         .scan_index_forward(false)

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, RedriveStatus, ResultStore,
-    SharedRead, SharedState, SourceError, StartError, Started, StateMachineArn, StoreError,
-    StoredResult,
+    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReconcileState, RedriveStatus,
+    ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StateMachineArn,
+    StoreError, StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -75,20 +75,16 @@ impl ExecutionSource for InMemoryExecutions {
     }
 }
 
-#[async_trait]
-impl ExecutionLister for InMemoryExecutions {
-    /// Every execution of `machine`, newest first, in one page.
-    async fn list(
-        &self,
-        machine: &StateMachineArn,
-        next: Option<&str>,
-    ) -> Result<Page, SourceError> {
+/// How many executions one `ListExecutions` page holds by default.
+const LIST_PAGE: usize = 100;
+
+impl InMemoryExecutions {
+    /// Every execution of `machine`, newest first (one `ListExecutions` call counted).
+    fn all(&self, machine: &StateMachineArn) -> Result<Page, SourceError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         if self.throttled.load(Ordering::SeqCst) {
             return Err(SourceError::Throttled("throttled (in-memory)".into()));
         }
-        // The token is the index to start from, as opaque to callers as Step Functions' own.
-        let from: usize = next.and_then(|n| n.parse().ok()).unwrap_or(0);
         let map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
         let mut executions: Vec<Listed> = map
             .values()
@@ -102,8 +98,28 @@ impl ExecutionLister for InMemoryExecutions {
             .collect();
         executions.sort_by_key(|e| std::cmp::Reverse(e.start_date));
         Ok(Page {
-            executions: executions.into_iter().skip(from).collect(),
+            executions,
             next: None,
+        })
+    }
+}
+
+#[async_trait]
+impl ExecutionLister for InMemoryExecutions {
+    /// The executions of `machine`, newest first, 100 a page as `ListExecutions` gives them.
+    async fn list(
+        &self,
+        machine: &StateMachineArn,
+        next: Option<&str>,
+    ) -> Result<Page, SourceError> {
+        // The token is the index to start from, as opaque to callers as Step Functions' own.
+        let from: usize = next.and_then(|n| n.parse().ok()).unwrap_or(0);
+        let mut executions = self.all(machine)?.executions;
+        let total = executions.len();
+        let end = from.saturating_add(LIST_PAGE).min(total);
+        Ok(Page {
+            executions: executions.drain(from.min(end)..end).collect(),
+            next: (end < total).then(|| end.to_string()),
         })
     }
 
@@ -116,7 +132,7 @@ impl ExecutionLister for InMemoryExecutions {
         next: Option<&str>,
     ) -> Result<Page, SourceError> {
         let from: usize = next.and_then(|n| n.parse().ok()).unwrap_or(0);
-        let mut page = self.list(machine, None).await?;
+        let mut page = self.all(machine)?;
         page.executions
             .retain(|e| status.is_none_or(|s| s == e.status));
         let total = page.executions.len();
@@ -170,7 +186,7 @@ impl ExecutionStarter for InMemoryExecutions {
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
     items: Arc<Mutex<HashMap<String, SharedState>>>,
-    watermarks: Arc<Mutex<HashMap<String, SystemTime>>>,
+    reconciles: Arc<Mutex<HashMap<String, ReconcileState>>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -226,8 +242,13 @@ impl ResultStore for InMemoryStore {
         self.check()?;
         let mut map = self.items.lock().unwrap_or_else(|p| p.into_inner());
         let state = map.entry(arn.as_str().to_owned()).or_default();
+        // The table's condition: a greater rank is never replaced, live or not; the same rank
+        // only once it is no longer live.
         let written = match &state.result {
-            Some(stored) => !stored.is_live(result.stored_at) || stored.rank < result.rank,
+            Some(stored) => {
+                stored.rank < result.rank
+                    || (stored.rank == result.rank && !stored.is_live(result.stored_at))
+            }
             None => true,
         };
         if written {
@@ -260,15 +281,38 @@ impl ResultStore for InMemoryStore {
         })
     }
 
-    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError> {
+    async fn replace_result(
+        &self,
+        arn: &ExecutionArn,
+        stored: &StoredResult,
+        result: &StoredResult,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut map = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let state = map.entry(arn.as_str().to_owned()).or_default();
+        if state
+            .result
+            .as_ref()
+            .is_none_or(|r| r.document != stored.document)
+        {
+            return Ok(false);
+        }
+        *state = SharedState {
+            result: Some(result.clone()),
+            ..SharedState::default()
+        };
+        Ok(true)
+    }
+
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError> {
         self.coordinate(arn, read.read_at, |state| {
-            if state.read.as_ref().is_none_or(|r| r.read_at < read.read_at) {
+            let newer = state.read.as_ref().is_none_or(|r| r.read_at < read.read_at);
+            if newer {
                 state.read = Some(read.clone());
                 state.lease_until = None;
             }
-            true
+            newer
         })
-        .map(drop)
     }
 
     async fn record_not_found(
@@ -284,21 +328,31 @@ impl ResultStore for InMemoryStore {
         .map(drop)
     }
 
-    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError> {
-        self.check()?;
-        let marks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(marks.get(machine.as_str()).copied())
-    }
-
-    async fn set_watermark(
+    async fn reconcile_state(
         &self,
         machine: &StateMachineArn,
-        at: SystemTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<ReconcileState, StoreError> {
         self.check()?;
-        let mut marks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
-        marks.insert(machine.as_str().to_owned(), at);
-        Ok(())
+        let states = self.reconciles.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(states.get(machine.as_str()).cloned().unwrap_or_default())
+    }
+
+    async fn save_reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+        state: &ReconcileState,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut states = self.reconciles.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = states.entry(machine.as_str().to_owned()).or_default();
+        if stored.version != state.version {
+            return Ok(false);
+        }
+        *stored = ReconcileState {
+            version: state.version + 1,
+            ..state.clone()
+        };
+        Ok(true)
     }
 
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
@@ -307,5 +361,15 @@ impl ResultStore for InMemoryStore {
             true
         })
         .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InMemoryStore;
+
+    #[tokio::test]
+    async fn the_in_memory_store_keeps_every_conditional_rule_the_table_keeps() {
+        super::super::conformance::run(&InMemoryStore::default()).await;
     }
 }

@@ -2,6 +2,7 @@
 //! in-memory fakes for tests.
 
 pub mod aws;
+pub mod conformance;
 pub mod dynamodb;
 pub mod dynamodb_list;
 pub mod hot;

@@ -4,13 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::domain::notify::{Outgoing, Sent, WebhookSender};
-use crate::domain::webhooks::address_allowed;
+use crate::domain::webhooks::{address_allowed, retry_after};
 
 #[derive(Debug, Clone)]
 pub struct HttpSender {
@@ -104,8 +104,7 @@ impl WebhookSender for HttpSender {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| retry_after(v, SystemTime::now()));
                 Sent::Answered {
                     status: response.status().as_u16(),
                     retry_after,

@@ -201,9 +201,10 @@ impl ExecutionStarter for StepFunctions {
 fn system_time(t: &DateTime) -> SystemTime {
     let nanos = t.as_nanos();
     let millis = (nanos + 500_000).div_euclid(1_000_000);
-    u64::try_from(millis).map_or(SystemTime::UNIX_EPOCH, |ms| {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
-    })
+    u64::try_from(millis)
+        .ok()
+        .and_then(crate::domain::execution::from_epoch_millis)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Counts one Step Functions call by its outcome.

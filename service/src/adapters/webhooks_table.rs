@@ -45,7 +45,8 @@ impl WebhooksTable {
         ])
     }
 
-    async fn get_body(&self, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+    /// The item's body and version (0 for an item written before versions were kept).
+    async fn get_body(&self, pk: &str, sk: &str) -> Result<Option<(String, u64)>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -55,29 +56,46 @@ impl WebhooksTable {
             .send()
             .await
             .map_err(err)?;
-        Ok(out.item.and_then(|mut item| match item.remove("body") {
-            Some(AttributeValue::S(body)) => Some(body),
-            _ => None,
+        Ok(out.item.and_then(|mut item| {
+            let version = version_of(&item);
+            match item.remove("body") {
+                Some(AttributeValue::S(body)) => Some((body, version)),
+                _ => None,
+            }
         }))
     }
 
+    /// Writes the body as version `read + 1`: only as a new item when `only_new`, else only
+    /// over the item still at version `read` (a deleted or changed one is left alone).
     async fn put_body(
         &self,
         pk: &str,
         sk: &str,
         body: String,
+        read: u64,
         only_new: bool,
     ) -> Result<bool, StoreError> {
         let mut item = Self::key(pk, sk);
         item.insert("body".to_owned(), AttributeValue::S(body));
+        item.insert(
+            "version".to_owned(),
+            AttributeValue::N((read + 1).to_string()),
+        );
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        if only_new {
-            put = put.condition_expression("attribute_not_exists(pk)");
-        }
+        put = if only_new {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else if read == 0 {
+            put.condition_expression("attribute_exists(pk) AND attribute_not_exists(#version)")
+                .expression_attribute_names("#version", "version")
+        } else {
+            put.condition_expression("#version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
+        };
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e)
@@ -140,6 +158,13 @@ impl WebhooksTable {
     }
 }
 
+fn version_of(item: &HashMap<String, AttributeValue>) -> u64 {
+    match item.get("version") {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(err)
 }
@@ -150,17 +175,31 @@ fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
 
 #[async_trait]
 impl WebhookStore for WebhooksTable {
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        self.put_body("endpoint", &endpoint.id, json(endpoint)?, false)
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError> {
+        self.put_body("endpoint", &endpoint.id, json(endpoint)?, 0, true)
             .await
-            .map(drop)
+    }
+
+    async fn replace_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError> {
+        self.put_body(
+            "endpoint",
+            &endpoint.id,
+            json(endpoint)?,
+            endpoint.version,
+            false,
+        )
+        .await
     }
 
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
         self.get_body("endpoint", id)
             .await?
-            .as_deref()
-            .map(parse)
+            .map(|(body, version)| {
+                parse::<Endpoint>(&body).map(|endpoint| Endpoint {
+                    version,
+                    ..endpoint
+                })
+            })
             .transpose()
     }
 
@@ -182,7 +221,7 @@ impl WebhookStore for WebhooksTable {
 
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         let pk = format!("deliveries#{}", delivery.endpoint_id);
-        self.put_body(&pk, &delivery.id, json(delivery)?, true)
+        self.put_body(&pk, &delivery.id, json(delivery)?, 0, true)
             .await
     }
 
@@ -190,16 +229,19 @@ impl WebhookStore for WebhooksTable {
         let pk = format!("deliveries#{endpoint_id}");
         self.get_body(&pk, id)
             .await?
-            .as_deref()
-            .map(parse)
+            .map(|(body, version)| {
+                parse::<Delivery>(&body).map(|delivery| Delivery {
+                    version,
+                    ..delivery
+                })
+            })
             .transpose()
     }
 
-    async fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+    async fn replace_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         let pk = format!("deliveries#{}", delivery.endpoint_id);
-        self.put_body(&pk, &delivery.id, json(delivery)?, false)
+        self.put_body(&pk, &delivery.id, json(delivery)?, delivery.version, false)
             .await
-            .map(drop)
     }
 
     async fn deliveries(
@@ -226,7 +268,8 @@ impl WebhookStore for WebhooksTable {
         at: SystemTime,
     ) -> Result<(), StoreError> {
         let sk = format!("{arn} {token}");
-        self.put_body("outbox", &sk, millis(at).to_string(), false)
+        // An outbox entry is written once and only removed: no read comes before it.
+        self.put_body("outbox", &sk, millis(at).to_string(), 0, true)
             .await
             .map(drop)
     }

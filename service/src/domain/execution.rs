@@ -11,6 +11,22 @@ use super::arn::ExecutionArn;
 /// The start date of an Express execution whose start was never logged: `startDate` is null.
 pub const UNKNOWN_START: SystemTime = SystemTime::UNIX_EPOCH;
 
+/// The latest instant RFC 3339 can write (four-digit years): 9999-12-31T23:59:59.999Z.
+pub const LATEST_MILLIS: u64 = 253_402_300_799_999;
+
+/// An instant from epoch milliseconds, when it lies within what a result document can carry;
+/// outside data is parsed through this, never by adding to the epoch unchecked.
+pub fn from_epoch_millis(ms: u64) -> Option<SystemTime> {
+    (ms <= LATEST_MILLIS).then(|| SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// RFC 3339 UTC with milliseconds. Total: an instant past year 9999 (which outside data is
+/// refused for at the edge) is written as the latest one rather than panicking.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let latest = SystemTime::UNIX_EPOCH + Duration::from_millis(LATEST_MILLIS);
+    humantime::format_rfc3339_millis(t.min(latest)).to_string()
+}
+
 /// How long a FAILED, TIMED_OUT or ABORTED Standard execution can still be redriven.
 pub const REDRIVE_WINDOW: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
@@ -160,11 +176,8 @@ impl Execution {
             state_machine_arn: &self.state_machine_arn,
             name: self.arn.name(),
             status: self.status.as_str(),
-            start_date: (self.start_date != UNKNOWN_START)
-                .then(|| humantime::format_rfc3339_millis(self.start_date).to_string()),
-            stop_date: self
-                .stop_date
-                .map(|d| humantime::format_rfc3339_millis(d).to_string()),
+            start_date: (self.start_date != UNKNOWN_START).then(|| rfc3339_millis(self.start_date)),
+            stop_date: self.stop_date.map(rfc3339_millis),
             output: stopped.then_some(output),
             error: self.error.as_deref(),
             cause: self.cause.as_deref(),

@@ -223,7 +223,7 @@ impl Results {
             };
             self.reads.insert(arn.clone(), shared_answer(&read, now));
             self.share(arn, "read", move |store, arn| async move {
-                store.record_read(&arn, &read).await
+                store.record_read(&arn, &read).await.map(drop)
             });
         } else {
             let item = StoredResult {
@@ -232,6 +232,7 @@ impl Results {
                 is_final: finality == Finality::Final,
                 stored_at: now,
                 expires_at,
+                keep_until: self.policy.retention.map(|keep| now + keep),
                 rank: execution.rank(),
             };
             self.hot.insert(arn, item.clone());

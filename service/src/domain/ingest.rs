@@ -57,12 +57,23 @@ impl Results {
         self.store_result(&execution).await
     }
 
-    /// Records an Express execution's start: a `GET` answers `202` until its stop arrives.
+    /// Records an Express execution's start: a `GET` answers `202` until its stop arrives. A
+    /// start that arrives after its stop (log records come in any order) fills in the stored
+    /// result's start date.
     pub async fn record_express_start(
         &self,
         arn: &ExecutionArn,
         start: SystemTime,
     ) -> Result<Ingested, IngestError> {
+        let stored = self
+            .store
+            .state(arn)
+            .await
+            .map_err(IngestError::Store)?
+            .result;
+        if let Some(stored) = stored {
+            return self.fill_in_start(arn, stored, start).await;
+        }
         let execution = Execution {
             arn: arn.clone(),
             state_machine_arn: arn.state_machine().as_str().to_owned(),
@@ -85,11 +96,69 @@ impl Results {
             start_date: start,
             read_at: wall_clock(),
         };
-        self.store
+        let recorded = self
+            .store
             .record_read(arn, &read)
             .await
             .map_err(IngestError::Store)?;
-        Ok(Ingested::Stored)
+        if recorded {
+            return Ok(Ingested::Stored);
+        }
+        // The stop was stored between the read above and this write: fill its start in.
+        match self
+            .store
+            .state(arn)
+            .await
+            .map_err(IngestError::Store)?
+            .result
+        {
+            Some(stored) => self.fill_in_start(arn, stored, start).await,
+            None => Ok(Ingested::Unchanged),
+        }
+    }
+
+    /// Puts `start` into a stored Express result whose start was not known when it was stored
+    /// (`"startDate":null`); a result that has its start already is left as it is.
+    async fn fill_in_start(
+        &self,
+        arn: &ExecutionArn,
+        stored: StoredResult,
+        start: SystemTime,
+    ) -> Result<Ingested, IngestError> {
+        const UNKNOWN: &[u8] = b"\"startDate\":null";
+        let Some(at) = stored
+            .document
+            .windows(UNKNOWN.len())
+            .position(|w| w == UNKNOWN)
+        else {
+            return Ok(Ingested::Unchanged);
+        };
+        let mut document = Vec::with_capacity(stored.document.len() + 24);
+        document.extend_from_slice(&stored.document[..at]);
+        document.extend_from_slice(
+            format!(
+                "\"startDate\":\"{}\"",
+                super::execution::rfc3339_millis(start)
+            )
+            .as_bytes(),
+        );
+        document.extend_from_slice(&stored.document[at + UNKNOWN.len()..]);
+        let result = StoredResult {
+            document: document.into(),
+            ..stored.clone()
+        };
+        if self
+            .store
+            .replace_result(arn, &stored, &result)
+            .await
+            .map_err(IngestError::Store)?
+        {
+            self.hot.insert(arn, result);
+            Ok(Ingested::Stored)
+        } else {
+            // Another writer changed it first (this same start, delivered twice): nothing to do.
+            Ok(Ingested::Unchanged)
+        }
     }
 
     /// Stores an Express execution's stop. Its start date comes from the start recorded before
@@ -132,6 +201,7 @@ impl Results {
                 Finality::Final => self.policy.retention.map(|keep| now + keep),
                 _ => Some(now + self.policy.provisional_ttl),
             },
+            keep_until: self.policy.retention.map(|keep| now + keep),
             rank: execution.rank(),
         };
         match Results::persist(

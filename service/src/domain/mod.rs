@@ -25,5 +25,5 @@ pub use ports::{
     NotFoundMark, Page, PutOutcome, Recorded, RecordedPage, ResultStore, SharedRead, SharedState,
     SourceError, StartError, Started, StoreError, StoredResult,
 };
-pub use reconcile::{ReconcileBudget, Reconciled};
+pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};

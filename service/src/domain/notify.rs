@@ -53,6 +53,9 @@ pub struct Delivery {
     pub created_at_ms: u64,
     /// The request body, sent as these exact bytes on every attempt.
     pub payload: String,
+    /// The stored item's version when it was read (0: never stored): see `Endpoint::version`.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// What the queue carries: which delivery to attempt.
@@ -66,7 +69,11 @@ pub struct Queued {
 /// Endpoints, deliveries and the fan-out outbox: `WEBHOOKS_TABLE`.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+    /// Stores a new endpoint; `false` when one with its id exists.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError>;
+    /// Writes `endpoint` over the stored one only if that is still the version it was read
+    /// at; `false` when it changed or was deleted since (nothing written).
+    async fn replace_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError>;
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError>;
     async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError>;
     /// `false` when there was none.
@@ -74,7 +81,8 @@ pub trait WebhookStore: Send + Sync {
     /// Creates the delivery unless one with its id exists (`false` then).
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
     async fn delivery(&self, endpoint_id: &str, id: &str) -> Result<Option<Delivery>, StoreError>;
-    async fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// As `replace_endpoint`, for a delivery.
+    async fn replace_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
     /// The endpoint's deliveries, newest first, at most `limit`.
     async fn deliveries(
         &self,
@@ -172,7 +180,7 @@ fn millis(t: SystemTime) -> u64 {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    crate::domain::execution::rfc3339_millis(t)
 }
 
 impl Notifier {
@@ -222,6 +230,7 @@ impl Notifier {
                 delivered_at: None,
                 created_at_ms: millis(now),
                 payload: String::from_utf8_lossy(&body).into_owned(),
+                version: 0,
             };
             // Created before it is queued: a second fan-out of the same stop queues nothing,
             // and a crash between the two leaves a pending delivery the sweep queues.
@@ -332,24 +341,34 @@ impl Notifier {
         endpoint_id: &str,
         id: &str,
     ) -> Result<Option<Delivery>, NotifyError> {
-        let Some(mut delivery) = self
-            .store
-            .delivery(endpoint_id, id)
-            .await
-            .map_err(NotifyError)?
-        else {
-            return Ok(None);
-        };
-        if delivery.state != DeliveryState::Delivered {
+        // Read, change, write only if nobody wrote between (an attempt finishing, say).
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut delivery) = self
+                .store
+                .delivery(endpoint_id, id)
+                .await
+                .map_err(NotifyError)?
+            else {
+                return Ok(None);
+            };
+            if delivery.state == DeliveryState::Delivered {
+                return Ok(Some(delivery));
+            }
             delivery.state = DeliveryState::Pending;
             delivery.next_attempt_at = Some(rfc3339(wall_clock()));
-            self.store
-                .put_delivery(&delivery)
+            if self
+                .store
+                .replace_delivery(&delivery)
                 .await
-                .map_err(NotifyError)?;
-            self.enqueue(&delivery, Duration::ZERO).await?;
+                .map_err(NotifyError)?
+            {
+                self.enqueue(&delivery, Duration::ZERO).await?;
+                return Ok(Some(delivery));
+            }
         }
-        Ok(Some(delivery))
+        Err(NotifyError(StoreError(
+            "the delivery kept changing while it was being queued again".into(),
+        )))
     }
 
     /// Makes one attempt of the queued delivery and records what happened.
@@ -376,7 +395,13 @@ impl Notifier {
         let Some(mut endpoint) = endpoint.filter(|e| !e.disabled) else {
             delivery.state = DeliveryState::Cancelled;
             delivery.next_attempt_at = None;
-            store.put_delivery(&delivery).await.map_err(NotifyError)?;
+            if !store
+                .replace_delivery(&delivery)
+                .await
+                .map_err(NotifyError)?
+            {
+                tracing::info!("the delivery changed meanwhile; its newer record stands");
+            }
             return Ok(Disposition::Done);
         };
         let now = wall_clock();
@@ -423,8 +448,7 @@ impl Notifier {
             }
             Some(410) => {
                 // Gone: the consumer asks for nothing more.
-                endpoint.disabled = true;
-                store.put_endpoint(&endpoint).await.map_err(NotifyError)?;
+                self.disable(&mut endpoint).await?;
                 delivery.state = DeliveryState::Dead;
                 delivery.next_attempt_at = None;
                 delivery.last_error = Some("the endpoint answered 410 Gone: it is disabled".into());
@@ -446,7 +470,16 @@ impl Notifier {
                 }
             }
         };
-        store.put_delivery(&delivery).await.map_err(NotifyError)?;
+        if !store
+            .replace_delivery(&delivery)
+            .await
+            .map_err(NotifyError)?
+        {
+            // Another attempt of the same message (queues deliver at least once), or a retry
+            // asked for meanwhile: its record stands, and so does what it scheduled.
+            tracing::info!("the delivery changed meanwhile; its newer record stands");
+            return Ok(Disposition::Done);
+        }
         let outcome = match delivery.state {
             DeliveryState::Delivered => "delivered",
             DeliveryState::Dead => "dead",
@@ -456,6 +489,38 @@ impl Notifier {
         Ok(disposition)
     }
 }
+
+impl Notifier {
+    /// Disables an endpoint that answered `410`, unless it was deleted meanwhile.
+    async fn disable(&self, endpoint: &mut Endpoint) -> Result<(), NotifyError> {
+        for _ in 0..CONFLICT_RETRIES {
+            endpoint.disabled = true;
+            if self
+                .store
+                .replace_endpoint(endpoint)
+                .await
+                .map_err(NotifyError)?
+            {
+                return Ok(());
+            }
+            match self
+                .store
+                .endpoint(&endpoint.id)
+                .await
+                .map_err(NotifyError)?
+            {
+                Some(fresh) => *endpoint = fresh,
+                None => return Ok(()),
+            }
+        }
+        Err(NotifyError(StoreError(
+            "the endpoint kept changing while it was being disabled".into(),
+        )))
+    }
+}
+
+/// How often a conditional write is tried again after another writer changed the item.
+pub const CONFLICT_RETRIES: usize = 5;
 
 /// A number in [-1, 1] for the schedule's jitter.
 fn jitter() -> f64 {

@@ -1,5 +1,6 @@
 //! The ports the domain calls; `adapters/` implements them for AWS and in memory.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -7,6 +8,7 @@ use bytes::Bytes;
 
 use super::arn::{ExecutionArn, StateMachineArn};
 use super::execution::{Execution, ExecutionStatus, Rank};
+use super::reconcile::ReconcileState;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -94,8 +96,12 @@ pub struct StoredResult {
     /// True when the result can never change; false for a redrivable failure kept briefly.
     pub is_final: bool,
     pub stored_at: SystemTime,
-    /// After this instant the item is treated as absent (DynamoDB TTL deletes it later).
+    /// After this instant the result is treated as absent: a provisional one is read again.
     pub expires_at: Option<SystemTime>,
+    /// When the store may delete the item (the TTL): never before `expires_at`, and for a
+    /// provisional result as long as a final one is kept, so that its rank still refuses an
+    /// older run's late result after it stopped being live.
+    pub keep_until: Option<SystemTime>,
     /// A result of a greater rank (a redrive, a later stop) replaces this one even while live.
     pub rank: Rank,
 }
@@ -163,9 +169,11 @@ pub struct Claim {
 pub trait ResultStore: Send + Sync {
     /// The item for `arn`, read consistently.
     async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError>;
-    /// Writes unless a live result of the same or a greater rank is already there: the first
-    /// writer wins, a redriven run's result replaces an earlier one. Replaces any coordination
-    /// state.
+    /// Writes when no result is stored, when the stored one has a lower rank (a redriven run's
+    /// result replaces an earlier one), or when it has the same rank and is no longer live (a
+    /// provisional result read again). A result of a greater rank is never replaced, live or
+    /// not; one of the same rank that is live wins (first writer wins). Replaces any
+    /// coordination state.
     async fn put_if_absent(
         &self,
         arn: &ExecutionArn,
@@ -174,8 +182,17 @@ pub trait ResultStore: Send + Sync {
     /// Takes the read lease if `claim`'s conditions hold; `false` when another instance has it
     /// or a result or a recent enough read is there.
     async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError>;
-    /// Shares a read of a running execution and gives the lease up.
-    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<(), StoreError>;
+    /// Replaces `stored` by `result` only if the item still holds `stored`'s document; `false`
+    /// when it does not (nothing written).
+    async fn replace_result(
+        &self,
+        arn: &ExecutionArn,
+        stored: &StoredResult,
+        result: &StoredResult,
+    ) -> Result<bool, StoreError>;
+    /// Shares a read of a running execution and gives the lease up; `false` when a live
+    /// result or a newer read is there (nothing written).
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError>;
     /// Remembers that Step Functions does not know `arn` and gives the lease up.
     async fn record_not_found(
         &self,
@@ -184,14 +201,35 @@ pub trait ResultStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Holds the lease until `until` (after a failed read: the fleet backs off together).
     async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError>;
-    /// How far back the last reconcile of `machine` got: executions started before it were
-    /// all stopped and stored (kept under a key that is not an execution ARN).
-    async fn watermark(&self, machine: &StateMachineArn) -> Result<Option<SystemTime>, StoreError>;
-    async fn set_watermark(
+    /// Where reconcile of `machine` stands (kept under a key that is not an execution ARN);
+    /// the default state when no run saved one yet.
+    async fn reconcile_state(
         &self,
         machine: &StateMachineArn,
-        at: SystemTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<ReconcileState, StoreError>;
+    /// Saves a run's progress only if no other run saved since `state` was read (its
+    /// `version`); `false` when one did, and nothing was written.
+    async fn save_reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+        state: &ReconcileState,
+    ) -> Result<bool, StoreError>;
+    /// Which of `arns` have a live stored result, read consistently: one `BatchGetItem` per
+    /// 100 on the table. Reads them one by one by default (for fakes).
+    async fn live_results(
+        &self,
+        arns: &[ExecutionArn],
+        now: SystemTime,
+    ) -> Result<HashSet<ExecutionArn>, StoreError> {
+        let mut live = HashSet::new();
+        for arn in arns {
+            let state = self.state(arn).await?;
+            if state.result.is_some_and(|r| r.is_live(now)) {
+                live.insert(arn.clone());
+            }
+        }
+        Ok(live)
+    }
     /// The executions of `machine` the store recorded, newest first: how the EXPRESS machine,
     /// which `ListExecutions` does not serve, is listed. None by default.
     async fn recorded(

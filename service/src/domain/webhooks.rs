@@ -203,6 +203,10 @@ pub struct Endpoint {
     #[serde(default)]
     pub disabled: bool,
     pub secrets: Vec<Secret>,
+    /// The stored item's version when it was read (0: never stored): a replace is conditional
+    /// on it, so a write never brings back a deleted endpoint or undoes another's change.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 impl Endpoint {
@@ -258,7 +262,7 @@ pub fn payload(document: &[u8], status_url: &str, now: SystemTime) -> Option<Byt
     data.insert("statusUrl".into(), status_url.into());
     let body = serde_json::json!({
         "type": event_type(status),
-        "timestamp": humantime::format_rfc3339_millis(now).to_string(),
+        "timestamp": crate::domain::execution::rfc3339_millis(now),
         "data": data,
     });
     serde_json::to_vec(&body).ok().map(Bytes::from)
@@ -315,6 +319,18 @@ impl Default for RetrySchedule {
     }
 }
 
+/// A `Retry-After` value in either of its forms (RFC 9110 §10.2.3): delay seconds, or an
+/// HTTP-date, as the time left until then (zero for a date passed). `None` when it is neither.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // A number too large for u64 is still a (very long) delay.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +378,38 @@ mod tests {
                 .split(' ')
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 02 Dec 2026 10:00:00 GMT").expect("date");
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Wed, 02 Dec 2026 10:05:00 GMT", now),
+            Some(Duration::from_secs(300))
+        );
+        // The obsolete forms RFC 9110 says a recipient must accept.
+        assert_eq!(
+            retry_after("Wednesday, 02-Dec-26 10:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            retry_after("Wed Dec  2 10:00:30 2026", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 02 Dec 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date passed: no wait"
+        );
+        for bad in ["", "-5", "1.5", "soon", "Wed, 32 Dec 2026 10:00:00 GMT"] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
+        assert_eq!(
+            retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
         );
     }
 

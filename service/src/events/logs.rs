@@ -2,11 +2,12 @@
 //! execution data): `ExecutionStarted` opens an execution, the four stop types close it.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_lambda_events::cloudwatch_logs::LogsEvent;
 use serde::Deserialize;
 
+use crate::domain::execution::from_epoch_millis;
 use crate::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus, UNKNOWN_START};
 
 /// One Step Functions log record (the `message` of a log event).
@@ -86,14 +87,22 @@ pub fn parse(event: &str) -> Result<Batch, String> {
     records.sort_by_key(|(timestamp, _)| *timestamp);
     let mut starts: HashMap<String, SystemTime> = HashMap::new();
     for (timestamp, record) in records {
-        let at = record
+        let ms = record
             .event_timestamp
             .parse::<u64>()
             .ok()
-            .or(u64::try_from(timestamp).ok())
-            .map_or(UNKNOWN_START, |ms| {
-                SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
-            });
+            .or(u64::try_from(timestamp).ok());
+        let at = match ms.map(from_epoch_millis) {
+            None => UNKNOWN_START,
+            Some(Some(at)) => at,
+            Some(None) => {
+                batch.poison.push(format!(
+                    "{}: event_timestamp is past the year 9999",
+                    record.execution_arn
+                ));
+                continue;
+            }
+        };
         let status = match record.kind.as_str() {
             "ExecutionStarted" => None,
             "ExecutionSucceeded" => Some(ExecutionStatus::Succeeded),

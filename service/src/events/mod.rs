@@ -9,7 +9,9 @@ pub mod status;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllowList;
-use crate::domain::{IngestError, Ingested, ReconcileBudget, Results, StateMachineArn};
+use crate::domain::{
+    IngestError, Ingested, ReconcileBudget, Results, SourceError, StateMachineArn,
+};
 
 /// What the events entry point needs.
 #[derive(Debug, Clone)]
@@ -118,11 +120,21 @@ impl EventsApp {
                 summary.ignored += 1;
             }
             Ok(stop) => {
-                let ingested = self
+                let arn = stop.execution.arn.clone();
+                match self
                     .results
                     .record_stop(stop.execution, stop.output_included)
-                    .await?;
-                summary.count(ingested);
+                    .await
+                {
+                    Ok(ingested) => summary.count(ingested),
+                    // Step Functions does not know the execution the event names: no retry
+                    // will change that.
+                    Err(IngestError::Source(SourceError::NotFound)) => {
+                        tracing::warn!(execution_arn = %arn, reason = "the execution does not exist", "poison event acknowledged");
+                        summary.poison += 1;
+                    }
+                    Err(err) => return Err(err),
+                }
             }
             Err(status::Skip::NotStopped(_)) => summary.ignored += 1,
             Err(status::Skip::Malformed(reason)) => {

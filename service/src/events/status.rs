@@ -1,10 +1,11 @@
 //! EventBridge `Step Functions Execution Status Change` events of STANDARD machines.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::execution::from_epoch_millis;
 use crate::domain::{Execution, ExecutionArn, ExecutionStatus, RedriveStatus};
 
 /// The `detail` of a status change, as Step Functions sends it (dates in epoch milliseconds,
@@ -54,8 +55,10 @@ pub enum Skip {
     Malformed(String),
 }
 
-fn millis(ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+/// A date of the event, refused (the event is poison) past what a document can carry.
+fn millis(ms: u64, name: &str) -> Result<SystemTime, Skip> {
+    from_epoch_millis(ms)
+        .ok_or_else(|| Skip::Malformed(format!("{name} {ms} is past the year 9999")))
 }
 
 /// Reads a status change event into the stop it reports.
@@ -91,8 +94,8 @@ pub fn parse(event: &str) -> Result<Stop, Skip> {
             arn,
             state_machine_arn: detail.state_machine_arn,
             status,
-            start_date: millis(detail.start_date),
-            stop_date: Some(millis(stop_date)),
+            start_date: millis(detail.start_date, "startDate")?,
+            stop_date: Some(millis(stop_date, "stopDate")?),
             output: detail.output,
             error: detail.error,
             cause: detail.cause,

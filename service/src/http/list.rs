@@ -154,10 +154,8 @@ fn item(item: &ListItem) -> Item<'_> {
         execution_arn: e.arn.as_str(),
         name: e.arn.name(),
         status: e.status,
-        start_date: humantime::format_rfc3339_millis(e.start_date).to_string(),
-        stop_date: e
-            .stop_date
-            .map(|d| humantime::format_rfc3339_millis(d).to_string()),
+        start_date: crate::domain::execution::rfc3339_millis(e.start_date),
+        stop_date: e.stop_date.map(crate::domain::execution::rfc3339_millis),
         // Relative to this list's URL (`…/executions`), so it holds behind a stage prefix.
         status_url: format!("executions/{relative}"),
         result: item

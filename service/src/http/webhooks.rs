@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use super::problem::ApiError;
 use super::{counted, AppState};
 use crate::domain::budget::wall_clock;
-use crate::domain::notify::{Delivery, Notifier};
+use crate::domain::notify::{Delivery, Notifier, CONFLICT_RETRIES};
 use crate::domain::webhooks::{
     Endpoint, EndpointError, Secret, WebhookUrl, ROTATION_OVERLAP, STOPPED,
 };
-use crate::domain::StateMachineArn;
+use crate::domain::{StateMachineArn, StoreError};
 
 /// A registration is a few hundred bytes; anything much larger is not one.
 const MAX_BODY: usize = 16 * 1024;
@@ -77,9 +77,9 @@ fn view(endpoint: &Endpoint) -> Value {
         "stateMachines": endpoint.state_machines,
         "statuses": endpoint.statuses,
         "description": endpoint.description,
-        "createdAt": humantime::format_rfc3339_millis(
+        "createdAt": crate::domain::execution::rfc3339_millis(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(endpoint.created_at_ms)
-        ).to_string(),
+        ),
         "disabled": endpoint.disabled,
     })
 }
@@ -123,11 +123,16 @@ async fn create(
         ApiError::InvalidInput(format!("the body is not a webhook registration: {e}"))
     })?;
     let endpoint = endpoint_of(&state, registration)?;
-    notifier
+    let created = notifier
         .store
-        .put_endpoint(&endpoint)
+        .create_endpoint(&endpoint)
         .await
         .map_err(store_failed)?;
+    if !created {
+        return Err(store_failed(StoreError(
+            "a new endpoint's random id was taken".into(),
+        )));
+    }
     tracing::info!(webhook = %endpoint.id, "webhook registered");
     let mut answer = view(&endpoint);
     answer["secret"] = json!(endpoint.secrets[0].secret);
@@ -192,6 +197,7 @@ fn endpoint_of(state: &AppState, registration: Registration) -> Result<Endpoint,
         created_at_ms: u64::try_from(created.as_millis()).unwrap_or(u64::MAX),
         disabled: false,
         secrets: vec![Secret::generate()],
+        version: 0,
     })
 }
 
@@ -238,30 +244,39 @@ async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut endpoint = found(&state, &id).await?;
-    let now = wall_clock();
-    let until = now + ROTATION_OVERLAP;
-    let until_ms = u64::try_from(
-        until
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(u64::MAX);
-    // The current secret keeps signing beside the new one for the overlap; older ones end.
-    endpoint.secrets.retain(|s| s.signs_at(now));
-    for secret in &mut endpoint.secrets {
-        secret.expires_at_ms = Some(secret.expires_at_ms.unwrap_or(until_ms).min(until_ms));
+    // Read, change, write only if the endpoint is still as read: a DELETE (or another rotation)
+    // in between makes the write fail, and the endpoint is read again (or is gone: 404).
+    for _ in 0..CONFLICT_RETRIES {
+        let mut endpoint = found(&state, &id).await?;
+        let now = wall_clock();
+        let until = now + ROTATION_OVERLAP;
+        let until_ms = u64::try_from(
+            until
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        // The current secret keeps signing beside the new one for the overlap; older ones end.
+        endpoint.secrets.retain(|s| s.signs_at(now));
+        for secret in &mut endpoint.secrets {
+            secret.expires_at_ms = Some(secret.expires_at_ms.unwrap_or(until_ms).min(until_ms));
+        }
+        let fresh = Secret::generate();
+        endpoint.secrets.insert(0, fresh.clone());
+        let replaced = notifier(&state)?
+            .store
+            .replace_endpoint(&endpoint)
+            .await
+            .map_err(store_failed)?;
+        if replaced {
+            tracing::info!(webhook = %endpoint.id, "webhook secret rotated");
+            return Ok(no_store(StatusCode::OK, json!({ "secret": fresh.secret })));
+        }
     }
-    let fresh = Secret::generate();
-    endpoint.secrets.insert(0, fresh.clone());
-    notifier(&state)?
-        .store
-        .put_endpoint(&endpoint)
-        .await
-        .map_err(store_failed)?;
-    tracing::info!(webhook = %endpoint.id, "webhook secret rotated");
-    Ok(no_store(StatusCode::OK, json!({ "secret": fresh.secret })))
+    Err(store_failed(StoreError(
+        "the endpoint kept changing during the rotation".into(),
+    )))
 }
 
 async fn deliveries(
