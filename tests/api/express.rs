@@ -157,8 +157,6 @@ async fn an_express_start_with_no_stop_past_the_longest_run_is_unknown_in_the_li
             .await
             .expect("put");
     }
-    assert_eq!(world.get(&express("open-now", 4)).await.status(), 202);
-    problem(world.get(&express("open-old", 5)).await, 404).await;
     let listed: Value = world
         .http
         .get(format!(
@@ -183,4 +181,6 @@ async fn an_express_start_with_no_stop_past_the_longest_run_is_unknown_in_the_li
         !names.contains(&"open-old"),
         "GET answers 404 for it: the list must not show it RUNNING: {listed}"
     );
+    assert_eq!(world.get(&express("open-now", 4)).await.status(), 202);
+    problem(world.get(&express("open-old", 5)).await, 404).await;
 }
