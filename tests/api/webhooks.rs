@@ -364,3 +364,52 @@ async fn a_rotation_racing_a_delete_never_brings_the_endpoint_back() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_429_with_retry_after_as_an_http_date_is_retried_no_sooner_than_that_date() {
+    use axum::response::IntoResponse;
+    // The receiver answers the first attempt 429 with Retry-After 4 s ahead as an HTTP-date
+    // (the schedule alone would retry after 1 s), then 200.
+    let arrivals: Arc<Mutex<Vec<std::time::SystemTime>>> = Arc::default();
+    let app_state = arrivals.clone();
+    let receiver = Router::new().route(
+        "/hook",
+        post(move || {
+            let arrivals = app_state.clone();
+            async move {
+                let now = std::time::SystemTime::now();
+                let mut seen = arrivals.lock().expect("arrivals");
+                seen.push(now);
+                if seen.len() == 1 {
+                    let at = httpdate::fmt_http_date(now + Duration::from_secs(4));
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", at)]).into_response()
+                } else {
+                    StatusCode::OK.into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        listener.local_addr().expect("addr").port()
+    );
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let app = spawn(None).await;
+    assert_eq!(register(&app, json!({"url": url})).await.status(), 201);
+    let arn = app.finished(&quick_input("Later")).await;
+    assert_eq!(app.get_execution(&arn).await.status(), 200);
+    let started = Instant::now();
+    while arrivals.lock().expect("arrivals").len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no retry");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = arrivals.lock().expect("arrivals").clone();
+    let gap = seen[1].duration_since(seen[0]).expect("in order");
+    println!("429 with an HTTP-date 4 s ahead: retried after {gap:?}");
+    // The date has whole seconds: at least 3 s of the 4 remain, whatever the machine's load.
+    assert!(gap >= Duration::from_secs(3), "retried after {gap:?}");
+}
