@@ -33,7 +33,7 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from sync_execution import SyncExecutions, aws_error, refused_input
+from sync_execution import SyncExecutions, aws_error, refused_start
 
 FAULT_ANSWERS = {
     "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
@@ -75,7 +75,7 @@ class Instrumented:
                     return self.respond(start_response, *aws_error(code, message, status))
         if target in ("AWSStepFunctions.StartExecution", "AWSStepFunctions.StartSyncExecution"):
             body = environ["wsgi.input"].getvalue()
-            refused = refused_input(body)
+            refused = refused_start(body)
             if refused is not None:
                 return self.respond(start_response, *aws_error(*refused))
             if target == "AWSStepFunctions.StartSyncExecution":

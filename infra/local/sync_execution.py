@@ -29,20 +29,50 @@ def aws_error(code: str, message: str, status: str = "400 Bad Request") -> tuple
     return status, json.dumps({"__type": code, "message": message}).encode()
 
 
-def refused_input(body: bytes) -> tuple[str, str] | None:
-    """AWS's (code, message) for a start request whose input Step Functions refuses.
+# Step Functions' names: 1 to 80 characters, none of these (its API reference, CreateStateMachine
+# and StartExecution), no whitespace and no control characters (U+0000-001F, U+007F-009F).
+MAX_NAME_CHARACTERS = 80
+NAME_FORBIDDEN = set('<>{}[]?*"#%\\^|~`$&,;:/')
+# Unicode's White_Space characters (what the service's own check, Rust's char::is_whitespace,
+# refuses), and the byte order mark, which the service refuses too.
+WHITESPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff") | {
+    chr(c) for c in range(0x2000, 0x200B)
+}
 
-    moto takes inputs of any size and answers a non-JSON input without an error code.
+
+def refused_name(name: str) -> tuple[str, str] | None:
+    """AWS's (code, message) for an execution name Step Functions refuses."""
+    if not 1 <= len(name) <= MAX_NAME_CHARACTERS:
+        bound = "less than or equal to 80" if name else "greater than or equal to 1"
+        return ("ValidationException", f"1 validation error detected: Value '{name}' at 'name' failed to satisfy "
+                                        f"constraint: Member must have length {bound}")
+    if any(c in NAME_FORBIDDEN or c in WHITESPACE or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
+        return "InvalidName", f"Invalid Name: '{name}'"
+    return None
+
+
+def refused_start(body: bytes) -> tuple[str, str] | None:
+    """AWS's (code, message) for a start request Step Functions refuses for its name or input.
+
+    moto's executing backend takes names of any length and character, inputs of any size, and
+    answers a non-JSON input without an error code.
     """
     try:
         payload = json.loads(body or b"{}")
     except ValueError:
         return None
-    text = payload.get("input") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        return None
+    name = payload.get("name")
+    if isinstance(name, str) and len(name) > MAX_NAME_CHARACTERS:
+        return refused_name(name)  # the length is checked with the request's shape, first
+    text = payload.get("input")
+    if isinstance(text, str) and len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+        return "ValidationException", TOO_LARGE
+    if isinstance(name, str) and refused_name(name) is not None:
+        return refused_name(name)
     if not isinstance(text, str):
         return None
-    if len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-        return "ValidationException", TOO_LARGE
     try:
         json.loads(text)
     except ValueError as error:
