@@ -225,6 +225,27 @@ def test_an_input_over_the_size_limit_answers_413():
     assert rendered.status == 413 and rendered.json()["type"] == "urn:api-sfn:problem:payload-too-large"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Step Functions' answers for a name over 80 characters and for a refused character.
+        {"__type": "ValidationException",
+         "message": f"1 validation error detected: Value '{'n' * 81}' at 'name' failed to satisfy constraint: "
+                    "Member must have length less than or equal to 80"},
+        {"__type": "ValidationException",
+         "message": f"1 validation error detected: Value '{'262144' * 14}' at 'name' failed to satisfy "
+                    "constraint: Member must have length less than or equal to 80"},
+        {"__type": "com.amazonaws.swf.service.v2.model#InvalidName", "message": "Invalid Name: 'say \"hi\"'"},
+    ],
+    ids=["too long", "too long, holding 262144", "a refused character"],
+)
+def test_a_name_step_functions_refuses_answers_400_invalid_execution_name(body):
+    rendered = render("sfn-client-error.vtl", json.dumps(body))
+    problem = rendered.json()
+    assert rendered.status == 400 and problem["type"] == "urn:api-sfn:problem:invalid-execution-name"
+    assert problem["detail"] == body["message"]
+
+
 def test_the_emulators_execution_already_exists_answers_409(emulator, machines):
     name = str(uuid.uuid4())
     first = render("start-request.vtl", '{"a": 1}', stage_variables=machines, params={"querystring": {"name": name}})

@@ -88,7 +88,16 @@ def main() -> None:
         arn = existing.get(name)
         if arn is None:
             definition = (ROOT / "infra" / "state-machines" / file).read_text()
-            arn = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE, type=kind)[
+            logging = {}
+            if kind == "EXPRESS":
+                # As stack.yaml logs the EXPRESS machine: everything, with execution data, to its
+                # log group, whose subscription delivers the records to the events function.
+                logging = {"loggingConfiguration": {
+                    "level": "ALL", "includeExecutionData": True,
+                    "destinations": [{"cloudWatchLogsLogGroup": {
+                        "logGroupArn": f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/{name}:*"}}],
+                }}
+            arn = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE, type=kind, **logging)[
                 "stateMachineArn"
             ]
         print(f"{variable}={arn}")

@@ -11,11 +11,15 @@ Beside the AWS APIs it answers two paths of its own, for tests and benchmarks:
   DELETE /_emulator/counts   resets them
   POST   /_emulator/faults   {"target": "AWSStepFunctions.DescribeExecution" | "*",
                               "mode": "throttle" | "delay" | "unavailable",
-                              "delayMs": 0, "times": N (omit: until cleared)}
+                              "delayMs": 0, "times": N (omit: until cleared),
+                              "match": "text" (only calls whose request body holds it)}
   DELETE /_emulator/faults   clears them
+  GET    /_emulator/express  each Express execution ARN answered, and moto's execution behind it
 
-and two Step Functions behaviours moto lacks (sync_execution.py): StartSyncExecution, and the
-checks AWS makes of a start request's input (256 KiB, JSON) with AWS's error codes.
+and what moto lacks of Step Functions: StartSyncExecution and the checks AWS makes of a start
+request's name and input, with AWS's error codes (sync_execution.py); Express executions under
+`:express:` ARNs, their five-minute limit and their CloudWatch Logs records, delivered as a log
+subscription delivers them to the URL given by --logs-to (express.py, express_logs.py).
 """
 
 import argparse
@@ -33,7 +37,9 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from sync_execution import SyncExecutions, aws_error, refused_input
+from express import ExpressExecutions
+from express_logs import SubscriptionDelivery
+from sync_execution import SyncExecutions, aws_error, refused_start
 
 FAULT_ANSWERS = {
     "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
@@ -44,9 +50,10 @@ FAULT_ANSWERS = {
 class Instrumented:
     """WSGI middleware: counts AWS calls and injects faults in AWS's own error shapes."""
 
-    def __init__(self, app):
+    def __init__(self, app, logs_to: str | None = None):
         self.app = app
-        self.sync = SyncExecutions(app)
+        self.express = ExpressExecutions(app, SubscriptionDelivery(logs_to))
+        self.sync = SyncExecutions(self.express)
         self.lock = threading.Lock()
         self.counts = {}
         self.faults = []
@@ -65,7 +72,7 @@ class Instrumented:
                 arn = json.loads(body or b"{}").get("executionArn")
             except (ValueError, AttributeError):
                 pass
-            fault = self.take_fault(target, arn)
+            fault = self.take_fault(target, arn, body)
             if fault is not None:
                 if fault.get("delayMs"):
                     time.sleep(fault["delayMs"] / 1000)
@@ -75,11 +82,14 @@ class Instrumented:
                     return self.respond(start_response, *aws_error(code, message, status))
         if target in ("AWSStepFunctions.StartExecution", "AWSStepFunctions.StartSyncExecution"):
             body = environ["wsgi.input"].getvalue()
-            refused = refused_input(body)
+            refused = refused_start(body)
             if refused is not None:
                 return self.respond(start_response, *aws_error(*refused))
             if target == "AWSStepFunctions.StartSyncExecution":
                 return self.respond(start_response, *self.sync(environ, body))
+            express = self.express.start_if_express(environ, body)
+            if express is not None:
+                return self.respond(start_response, *express)
         return self.app(environ, start_response)
 
     @staticmethod
@@ -90,14 +100,15 @@ class Instrumented:
         start_response(status, headers)
         return [payload]
 
-    def take_fault(self, target, arn):
+    def take_fault(self, target, arn, body):
         with self.lock:
             self.counts[target] = self.counts.get(target, 0) + 1
             if arn:
                 key = f"{target} {arn}"
                 self.counts[key] = self.counts.get(key, 0) + 1
             for fault in self.faults:
-                if fault.get("target", "*") in ("*", target) and fault.get("times", 1) != 0:
+                matches = fault.get("match") is None or fault["match"].encode() in body
+                if fault.get("target", "*") in ("*", target) and matches and fault.get("times", 1) != 0:
                     if "times" in fault:
                         fault["times"] -= 1
                     return dict(fault)
@@ -118,6 +129,8 @@ class Instrumented:
             elif path == "/_emulator/faults" and method == "DELETE":
                 self.faults.clear()
                 payload = {}
+            elif path == "/_emulator/express" and method == "GET":
+                payload = self.express.mapping()
             else:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"unknown emulator control path"]
@@ -130,13 +143,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--exit-on-eof", action="store_true")
+    parser.add_argument("--logs-to", metavar="URL",
+                        help="Lambda Invoke URL of the function subscribed to the Express machines' logs")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if not os.environ.get("EMULATOR_VERBOSE"):
         # moto logs every failed execution (our samples fail on purpose) with a traceback.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
-    app = Instrumented(DomainDispatcherApplication(create_backend_app))
+    app = Instrumented(DomainDispatcherApplication(create_backend_app), args.logs_to)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_port
     threading.Thread(target=server.serve_forever, daemon=True).start()

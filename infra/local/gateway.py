@@ -18,9 +18,11 @@ import argparse
 import http.client
 import json
 import re
+import select
 import socket
 import sys
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +39,12 @@ from apigw_vtl import render  # noqa: E402
 REGION = "us-east-1"
 # API Gateway REST APIs take request payloads up to 10 MB.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# A chunk-size or trailer line, and how many trailer fields, as the stdlib bounds header lines.
+MAX_LINE_BYTES = 65536
+MAX_TRAILERS = 100
+# After an answer given before the body was read: how long the rest of it is drained.
+LINGER_IDLE_SECONDS = 2
+LINGER_SECONDS = 30
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
               "content-length"}
 # What API Gateway says in $context.error.message for the answers it gives itself.
@@ -44,10 +52,20 @@ GATEWAY_ERRORS = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "DEFAULT_4XX": (400, "Bad Request"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
     "INTEGRATION_FAILURE": (502, "Internal server error"),
     "DEFAULT_5XX": (500, "Internal server error"),
 }
+
+
+class Refused(Exception):
+    """A request the gateway answers itself before (or instead of) reading its body."""
+
+    def __init__(self, kind: str, message: str | None = None):
+        super().__init__(message or kind)
+        self.kind = kind
+        self.message = message
 
 
 @dataclass
@@ -58,40 +76,76 @@ class Answer:
 
 
 class Upstream:
-    """One keep-alive HTTP/1.1 connection per gateway thread to one loopback server."""
+    """One keep-alive HTTP/1.1 connection per gateway thread to one loopback server.
+
+    A server may answer before it has read the whole request body (sfn-results answers 413 as
+    soon as a declared length passes its limit) and close the connection. The body is written in
+    pieces, watching the socket: once the upstream answers, or a write fails because it closed
+    (EPIPE, ECONNRESET), whatever it answered is read and relayed, as API Gateway relays it.
+    """
+
+    PIECE = 256 * 1024
 
     def __init__(self, port: int):
         self.port = port
         self.local = threading.local()
 
     def send(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, timeout: float):
+        head = [f"{method} {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers]
+        head.append(f"Content-Length: {len(body)}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        deadline = time.monotonic() + timeout
         for attempt in (1, 2):
-            connection = getattr(self.local, "connection", None)
-            if connection is None:
-                connection = self.local.connection = http.client.HTTPConnection("127.0.0.1", self.port)
-            reused = connection.sock is not None
-            connection.timeout = timeout
-            if connection.sock is not None:
-                connection.sock.settimeout(timeout)
+            sock = getattr(self.local, "sock", None)
+            reused = sock is not None
+            if sock is None:
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.local.sock = None  # back only once this exchange ended cleanly
             try:
-                connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-                for name, value in headers:
-                    connection.putheader(name, value)
-                connection.putheader("Content-Length", str(len(body)))
-                connection.endheaders(body)
-                response = connection.getresponse()
-                return response.status, response.getheaders(), response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # A kept-alive connection the server closed meanwhile: once more on a new one.
-                self.local.connection = None
-                connection.close()
-                if attempt == 2 or not reused:
-                    raise
+                complete = self.write(sock, request, body, deadline)
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                response = http.client.HTTPResponse(sock, method=method)
+                try:
+                    response.begin()
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    # Closed without a word: a kept-alive connection the server had closed
+                    # meanwhile. Once more on a new one (it never saw this request).
+                    sock.close()
+                    if attempt == 2 or not reused:
+                        raise
+                    continue
+                data = response.read()
+                if complete and not response.will_close:
+                    self.local.sock = sock
+                else:
+                    sock.close()
+                return response.status, response.getheaders(), data
             except BaseException:
-                self.local.connection = None
-                connection.close()
+                sock.close()
                 raise
         raise AssertionError("unreachable")
+
+    def write(self, sock: socket.socket, request: bytes, body: bytes, deadline: float) -> bool:
+        """Writes the request; False when the upstream answered or closed before taking all of it."""
+        data = memoryview(request + body) if len(body) <= self.PIECE else None
+        pieces = [data] if data is not None else [memoryview(request), memoryview(body)]
+        for piece in pieces:
+            sent = 0
+            while sent < len(piece):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("writing the request to the upstream timed out")
+                readable, writable, _ = select.select([sock], [sock], [], left)
+                if readable:
+                    return False  # an early answer (or a close): read it
+                if not writable:
+                    continue
+                try:
+                    sent += sock.send(piece[sent:sent + self.PIECE])
+                except (BrokenPipeError, ConnectionResetError):
+                    return False  # it closed while we wrote: what it answered is still readable
+        return True
 
 
 def header(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -224,9 +278,17 @@ class Gateway:
             headers.update({k: str(v) for k, v in rendered.headers.items()})
         return Answer(code, body, list(headers.items()))
 
-    def gateway_response(self, kind: str, request_id: str) -> Answer:
+    def refuse(self, kind: str, message: str | None = None) -> Answer:
+        """The gateway's own answer to a request it did not route (its framing, its size)."""
+        request_id = str(uuid.uuid4())
+        answer = self.gateway_response(kind, request_id, message)
+        answer.headers.append(("x-amzn-RequestId", request_id))
+        return answer
+
+    def gateway_response(self, kind: str, request_id: str, message: str | None = None) -> Answer:
         """API Gateway's own answer, from the definition's gateway responses (DEFAULT_4XX/5XX as fallback)."""
-        status, message = GATEWAY_ERRORS[kind]
+        status, default = GATEWAY_ERRORS[kind]
+        message = message or default
         responses = self.doc.get("x-amazon-apigateway-gateway-responses", {})
         spec = responses.get(kind) or responses.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX") or {}
         status = int(spec.get("statusCode", status))
@@ -252,9 +314,23 @@ class Handler(BaseHTTPRequestHandler):
     gateway: Gateway
 
     def dispatch(self) -> None:
-        body = self.read_body()
-        answer = self.gateway.handle(self.command, self.path, list(self.headers.items()), body,
-                                     self.client_address[0])
+        try:
+            body = self.read_body()
+        except Refused as refused:
+            # Answered before the body was read (or while it could not be): the rest of what the
+            # client sends cannot be told from a next request, so the connection ends after it.
+            answer = self.gateway.refuse(refused.kind, refused.message)
+            answer.headers.append(("Connection", "close"))
+            self.respond(answer)
+            self.linger()
+            return
+        except ConnectionError:
+            self.close_connection = True  # the client left mid-body: no one to answer
+            return
+        self.respond(self.gateway.handle(self.command, self.path, list(self.headers.items()), body,
+                                         self.client_address[0]))
+
+    def respond(self, answer: Answer) -> None:
         self.send_response_only(answer.status)
         if header(answer.headers, "Date") is None:
             self.send_header("Date", formatdate(usegmt=True))
@@ -268,17 +344,75 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer = []
 
     def read_body(self) -> bytes:
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        """The request body, by its framing (RFC 9112 section 6); Refused when it cannot be read
+        or is over API Gateway's payload limit, which is answered without reading the body."""
+        lengths = self.headers.get_all("Content-Length") or []
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        if codings:
+            if lengths:
+                raise Refused("DEFAULT_4XX", "Content-Length and Transfer-Encoding together")
+            if ",".join(codings).strip().lower() != "chunked":
+                raise Refused("DEFAULT_4XX", "Unsupported Transfer-Encoding")
+            return self.read_chunked()
+        if not lengths:
+            return b""
+        values = {value.strip() for value in ",".join(lengths).split(",")}
+        if len(values) != 1 or not re.fullmatch(r"[0-9]+", next(iter(values))):
+            raise Refused("DEFAULT_4XX", "Malformed Content-Length")
+        length = int(values.pop())
+        if length > MAX_BODY_BYTES:
+            raise Refused("REQUEST_TOO_LARGE")
+        return self.read_exactly(length)
+
+    def read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if not line.endswith(b"\n"):
+                if len(line) > MAX_LINE_BYTES:
+                    raise Refused("DEFAULT_4XX", "Malformed chunk size")
+                raise ConnectionError("the client closed the connection mid-body")
+            size = line.split(b";", 1)[0].strip(b" \t\r\n")
+            if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size):
+                raise Refused("DEFAULT_4XX", "Malformed chunk size")
+            total += int(size, 16)
+            if total > MAX_BODY_BYTES:
+                raise Refused("REQUEST_TOO_LARGE")
+            if int(size, 16) == 0:
+                for _ in range(MAX_TRAILERS):  # trailers, ignored as API Gateway ignores them
+                    if self.rfile.readline(MAX_LINE_BYTES + 1) in (b"\r\n", b"\n", b""):
+                        return b"".join(chunks)
+                raise Refused("DEFAULT_4XX", "Too many trailer fields")
+            chunks.append(self.read_exactly(int(size, 16)))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise Refused("DEFAULT_4XX", "Chunk data does not match its size")
+
+    def read_exactly(self, length: int) -> bytes:
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionError("the client closed the connection mid-body")
+        return body
+
+    def handle_expect_100(self) -> bool:
+        # A body API Gateway would refuse is refused before the client sends it.
+        declared = (self.headers.get("Content-Length") or "").strip()
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return True
+        return super().handle_expect_100()
+
+    def linger(self) -> None:
+        """Reads and drops what the client still sends for a while, so that closing with its
+        data unread does not reset the connection before the client has read the answer."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_IDLE_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and self.connection.recv(1024 * 1024):
+                pass
+        except OSError:
+            pass
 
     def __getattr__(self, name: str):
         # Any method, not only the stdlib's list: API Gateway answers an unknown one itself (403).

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Command 1: brings up everything the service needs locally and serves until Ctrl-C.
-# Installs the pinned emulator into .venv/, starts it (state machine execution on), creates the
-# results table, the sample state machines from infra/, the webhooks table and the delivery queue
-# (with its dead-letter queue), builds sfn-results, starts the local API Gateway
-# (infra/local/gateway.py), which serves every route of infra/api/gateway.openapi.json, and behind
-# it sfn-results on an internal free port (the API, reconcile, and the webhook delivery worker).
+# Installs the pinned emulator into .venv/, builds sfn-results, starts the events function's Lambda
+# runtime API (infra/local/lambda_runtime.py) and the emulator (state machine execution on; the
+# EXPRESS machine's execution logs delivered to that runtime as a log subscription delivers them),
+# creates the results table, the sample state machines from infra/, the webhooks table and the
+# delivery queue (with its dead-letter queue), starts the local API Gateway
+# (infra/local/gateway.py), which serves every route of infra/api/gateway.openapi.json, behind it
+# sfn-results on an internal free port (the API, reconcile, and the webhook delivery worker), and
+# sfn-results with _HANDLER=events under the runtime API (Express results become readable).
 #   LISTEN_ADDR   where the API listens (default 127.0.0.1:3000; port 0 picks a free one)
 #   EMULATOR_PORT where the emulator listens (default: a free port)
 #   WEBHOOK_RETRY_SCHEDULE, RECONCILE_SECONDS, RUST_LOG ... reach sfn-results when set
@@ -31,24 +34,6 @@ python=$(infra/local/venv.sh)
 echo "==> building sfn-results"
 cargo build --locked -p sfn-results --bin sfn-results
 
-echo "==> starting the emulator (moto: Step Functions, DynamoDB, SQS)"
-ready=$(mktemp)
-"$python" infra/local/emulator.py --port "${EMULATOR_PORT:-0}" >"$ready" &
-pids+=($!)
-for _ in $(seq 1 300); do
-  grep -q '^READY' "$ready" && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "the emulator did not start" >&2; exit 1; }
-  sleep 0.1
-done
-port=$(sed -n 's/^READY //p' "$ready")
-rm -f "$ready"
-[ -n "$port" ] || { echo "the emulator did not report its port" >&2; exit 1; }
-emulator="http://127.0.0.1:$port"
-
-echo "==> creating the tables, the sample state machines and the delivery queue"
-bootstrap=$("$python" infra/local/bootstrap.py --endpoint "$emulator")
-eval "$bootstrap"
-
 free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # wait_ready PID FILE: waits for the "READY <port>" line a server prints, prints the port.
 wait_ready() {
@@ -59,6 +44,29 @@ wait_ready() {
   done
   return 1
 }
+
+# The events function's Lambda runtime API first: the emulator's log subscription invokes it.
+echo "==> starting the Lambda runtime API of the events function (infra/local/lambda_runtime.py)"
+ready=$(mktemp)
+"$python" infra/local/lambda_runtime.py --port 0 --function api-sfn-events >"$ready" &
+pids+=($!)
+runtime_port=$(wait_ready "$!" "$ready") || { echo "the Lambda runtime API did not start" >&2; exit 1; }
+rm -f "$ready"
+runtime="127.0.0.1:$runtime_port"
+
+echo "==> starting the emulator (moto: Step Functions, DynamoDB, SQS)"
+ready=$(mktemp)
+"$python" infra/local/emulator.py --port "${EMULATOR_PORT:-0}" \
+  --logs-to "http://$runtime/2015-03-31/functions/api-sfn-events/invocations" >"$ready" &
+pids+=($!)
+emulator_pid=$!
+port=$(wait_ready "$emulator_pid" "$ready") || { echo "the emulator did not start" >&2; exit 1; }
+rm -f "$ready"
+emulator="http://127.0.0.1:$port"
+
+echo "==> creating the tables, the sample state machines and the delivery queue"
+bootstrap=$("$python" infra/local/bootstrap.py --endpoint "$emulator")
+eval "$bootstrap"
 
 service_port=$(free_port)
 # The gateway first: its address is the public base URL of the statusUrl in webhook payloads.
@@ -72,18 +80,29 @@ gateway_port=$(wait_ready "$!" "$ready") || { echo "the gateway did not start" >
 rm -f "$ready"
 api="http://${listen%:*}:$gateway_port"
 
-echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
+# As the stack configures the functions: every machine readable, the EXPRESS one listed from the
+# table (Step Functions lists no Express executions), reconcile on the STANDARD ones only.
+export RESULTS_TABLE WEBHOOKS_TABLE DELIVERY_QUEUE_URL
+export ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN,$EXPRESS_ARN"
+export RECONCILE_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN"
+export AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator AWS_ENDPOINT_URL_SQS=$emulator
 # WEBHOOK_ALLOW_LOOPBACK: local receivers listen on http://127.0.0.1 (never set in the stack).
-RESULTS_TABLE=$RESULTS_TABLE \
-ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN" \
-START_STATE_MACHINE=$GREETING_ARN \
-WEBHOOKS_TABLE=$WEBHOOKS_TABLE DELIVERY_QUEUE_URL=$DELIVERY_QUEUE_URL \
-WEBHOOK_ALLOW_LOOPBACK=true PUBLIC_BASE_URL=$api \
-AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator AWS_ENDPOINT_URL_SQS=$emulator \
-LISTEN_ADDR=127.0.0.1:$service_port \
+export WEBHOOK_ALLOW_LOOPBACK=true PUBLIC_BASE_URL=$api
+
+echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
+START_STATE_MACHINE=$GREETING_ARN EXPRESS_STATE_MACHINES=$EXPRESS_ARN LISTEN_ADDR=127.0.0.1:$service_port \
   target/debug/sfn-results &
 pids+=($!)
 service_pid=$!
+
+echo "==> starting sfn-results _HANDLER=events under the Lambda runtime API on $runtime"
+# The events function as Lambda runs it: the EXPRESS machine's log records reach it through the
+# emulator's log subscription and this runtime API (Lambda's retries included).
+_HANDLER=events AWS_LAMBDA_RUNTIME_API=$runtime AWS_LAMBDA_FUNCTION_NAME=api-sfn-events \
+AWS_LAMBDA_FUNCTION_VERSION="\$LATEST" AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 \
+  target/debug/sfn-results &
+pids+=($!)
+
 for _ in $(seq 1 100); do
   curl -fsS "$api/healthz" >/dev/null 2>&1 && break
   kill -0 "$service_pid" 2>/dev/null || { echo "sfn-results did not start" >&2; exit 1; }
@@ -97,6 +116,7 @@ api-sfn is up.
   service     http://127.0.0.1:$service_port   (sfn-results alone, behind the api)
   status page $api/   (recent executions, live; GET /executions?stateMachine=… lists them)
   emulator    $emulator   (Step Functions + DynamoDB + SQS, AWS_ENDPOINT_URL for the AWS CLI/SDKs)
+  runtime     http://$runtime   (the events function's Lambda runtime API; /_runtime/invocations)
   table       $RESULTS_TABLE
   webhooks    $WEBHOOKS_TABLE   (endpoints, deliveries)
   queue       $DELIVERY_QUEUE_URL   (webhook deliveries; worker in sfn-results)
@@ -120,6 +140,10 @@ Try it, copy and paste (bash; the README's lines, which infra/local/tests run as
   curl -si -X POST "$api/executions/wait?wait=10" -H 'Content-Type: application/json' -d '{"name": "Grace", "echo": "hi"}'   # 200
   # sync: run the EXPRESS workflow and answer its output
   curl -si -X POST $api/executions/sync -H 'Content-Type: application/json' -d '{"name": "Linus", "echo": true}'   # 200
+  # start the EXPRESS workflow; its result is readable once its execution log reached the events function
+  url=\$(curl -s -o /dev/null -w '%header{location}' -X POST $api/executions/express \\
+    -H 'Content-Type: application/json' -d '{"name": "Eve", "echo": 3}')
+  curl -si "\$url?wait=10"                         # 200 once its stop was logged, with its output
 
 Webhooks: register an endpoint (its secret is shown once), run a receiver that verifies the
 signatures with it (infra/local/receiver.py), start a workflow, watch the delivery arrive:

@@ -59,6 +59,7 @@ class Local:
     api: str
     service: str
     emulator: str
+    runtime: str
     banner: str
 
     def request(self, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None,
@@ -93,8 +94,9 @@ def local():
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"up.sh did not come up:\n{text}")
             time.sleep(0.2)
-        found = {k: re.search(rf"^  {k} +(http://\S+)", text, re.M).group(1) for k in ("api", "service", "emulator")}
-        yield Local(found["api"], found["service"], found["emulator"], text)
+        found = {k: re.search(rf"^  {k} +(http://\S+)", text, re.M).group(1)
+                 for k in ("api", "service", "emulator", "runtime")}
+        yield Local(found["api"], found["service"], found["emulator"], found["runtime"], text)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
