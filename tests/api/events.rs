@@ -187,7 +187,15 @@ async fn one_reconcile_run_stores_every_missed_result_with_one_describe_each_at_
     }
     let cached = world.finished(&greeting, &quick_input("Cached")).await;
     assert_eq!(world.get(&cached).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The GET stores its result after answering: wait for the item, however busy the machine.
+    let asked = Instant::now();
+    while stored_document(&world.ddb, crate::events_world::TABLE, &cached)
+        .await
+        .is_none()
+    {
+        assert!(asked.elapsed() < Duration::from_secs(30), "never stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut before = 0;
     for arn in missed.iter().chain([&cached]) {
         before += world.describes(arn).await;
