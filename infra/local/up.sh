@@ -35,9 +35,10 @@ echo "==> building sfn-results"
 cargo build --locked -p sfn-results --bin sfn-results
 
 free_port() { "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# wait_ready PID FILE: waits for the "READY <port>" line a server prints, prints the port.
+# wait_ready PID FILE: waits for the "READY <port>" line a server prints, prints the port. It waits
+# for the line, not for a time: the cap (2 min) is only there for a server that hangs at start.
 wait_ready() {
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 1200); do
     grep -q '^READY' "$2" && { sed -n 's/^READY //p' "$2"; return 0; }
     kill -0 "$1" 2>/dev/null || return 1
     sleep 0.1
@@ -103,11 +104,14 @@ AWS_LAMBDA_FUNCTION_VERSION="\$LATEST" AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 \
   target/debug/sfn-results &
 pids+=($!)
 
-for _ in $(seq 1 100); do
-  curl -fsS "$api/healthz" >/dev/null 2>&1 && break
+# Up means answering: the banner is printed only once /healthz answers through the gateway.
+healthy=false
+for _ in $(seq 1 1200); do
+  curl -fsS "$api/healthz" >/dev/null 2>&1 && { healthy=true; break; }
   kill -0 "$service_pid" 2>/dev/null || { echo "sfn-results did not start" >&2; exit 1; }
   sleep 0.1
 done
+$healthy || { echo "sfn-results did not answer /healthz through the gateway" >&2; exit 1; }
 
 cat <<INFO
 
