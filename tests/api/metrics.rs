@@ -104,6 +104,20 @@ fn emf_documents(service: &Service) -> Vec<Value> {
     documents
 }
 
+/// The EMF documents once `ready` holds for them: metrics are flushed on a period (locally) or
+/// after the answer (under Lambda), so a test waits for the flush that carries what it did, not
+/// for a fixed time. After 30 s they are returned as they are, for the asserts to show.
+async fn emf_when(service: &Service, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let documents = emf_documents(service);
+        if ready(&documents) || started.elapsed() > Duration::from_secs(30) {
+            return documents;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Sums `metric` over the documents whose dimensions include `with`.
 fn total(documents: &[Value], metric: &str, with: &[(&str, &str)]) -> f64 {
     documents
@@ -133,13 +147,21 @@ async fn the_local_server_writes_valid_emf_for_requests_answers_and_upstream_cal
         .await
         .expect("request");
     assert_eq!(unknown.status(), 404);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    let documents = emf_documents(&app.service);
     let route = [
         ("Route", "/executions/{*execution_arn}"),
         ("StatusClass", "2xx"),
     ];
+    let documents = emf_when(&app.service, |documents| {
+        total(documents, "Requests", &route) >= 2.0
+            && total(
+                documents,
+                "Requests",
+                &[("Route", "unmatched"), ("StatusClass", "4xx")],
+            ) >= 1.0
+            && total(documents, "Answers", &[("Origin", "memory")]) >= 1.0
+    })
+    .await;
     assert_eq!(total(&documents, "Requests", &route), 2.0, "{documents:?}");
     assert_eq!(
         total(
@@ -171,9 +193,12 @@ async fn each_lambda_invocation_writes_its_metrics_and_logs_carry_the_request_id
     let answer = world.invoke(event("sfn/status-succeeded.json")).await;
     assert_eq!(answer["stored"], 1, "{answer}");
     world.invoke(json!({"neither": "kind"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let documents = emf_documents(&world.events_fn);
+    let documents = emf_when(&world.events_fn, |documents| {
+        total(documents, "Events", &[("Outcome", "stored")]) >= 1.0
+            && total(documents, "Events", &[("Outcome", "poison")]) >= 1.0
+    })
+    .await;
     assert_eq!(
         total(&documents, "Events", &[("Outcome", "stored")]),
         1.0,

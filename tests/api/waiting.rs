@@ -211,7 +211,16 @@ async fn on_sigterm_a_waiting_request_is_answered_then_the_server_exits() {
     let arn = app.start(&app.machines.greeting, &input).await;
     let url = app.url(&format!("/executions/{arn}?wait=2"));
     let waiting = tokio::spawn(app.http.get(url).send());
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // SIGTERM once the request is being served (its first read reached Step Functions), not
+    // after a fixed time a busy machine may outlast before the request even arrives.
+    let started = std::time::Instant::now();
+    while crate::helpers::describe_count(&crate::emulators::shared().endpoint(), &arn).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the request never reached the service"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.service.terminate();
 
     let answer = waiting
