@@ -39,8 +39,8 @@ def start(local, body: dict, name: str | None = None) -> dict:
 
 
 def waited(local, url: str, label: str) -> dict:
-    """GETs url?wait=10 and prints how long after the execution's stop it answered."""
-    answer = local.request("GET", url + "?wait=10")
+    """GETs url?wait=20 and prints how long after the execution's stop it answered."""
+    answer = local.request("GET", url + "?wait=20")
     answered = time.time()
     assert answer.status == 200, answer.body
     document = answer.json()
@@ -98,7 +98,7 @@ def test_a_sync_execution_is_logged_too_and_its_result_readable_by_its_express_a
     name = f"sync-{uuid.uuid4().hex[:12]}"
     succeeded = local.post_json(f"/executions/sync?name={name}", '{"name": "Linus", "echo": true}')
     assert succeeded.status == 200 and succeeded.json() == {"greeting": "Hello, Linus!", "echo": True}
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:  # the answer carries no ARN: find it in the EXPRESS machine's list
         listed = local.request("GET", f"/executions?stateMachine={EXPRESS}&limit=100").json()["executions"]
         mine = [item for item in listed if item["name"] == name]
@@ -144,7 +144,7 @@ def test_an_output_over_248_kb_is_logged_cut_and_stored_as_truncated(local):
 def test_a_failed_invocation_of_the_events_function_is_redelivered_and_the_result_arrives(local):
     name = f"redelivered-{uuid.uuid4().hex[:12]}"
     answer = start(local, {"name": "Again", "echo": 2, "delaySeconds": 2}, name=name)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while local.request("GET", answer["statusUrl"]).status != 202:  # its start is recorded
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -153,7 +153,7 @@ def test_a_failed_invocation_of_the_events_function_is_redelivered_and_the_resul
     fault = {"target": "*", "match": name, "mode": "unavailable", "times": 3}
     assert local.request("POST", "/_emulator/faults", json.dumps(fault), base=local.emulator).status == 200
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while not any(invocation["errors"] for invocation in invocations_of(local, answer["executionArn"])):
             assert time.monotonic() < deadline, invocations_of(local, answer["executionArn"])
             time.sleep(0.1)
