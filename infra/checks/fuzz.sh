@@ -201,7 +201,7 @@ cat "$WORK/arns.txt" >&2
 log "service (target/debug/sfn-results)"
 if [[ ! -x "$BINARY" ]]; then
     # The test command builds it with `cargo test --workspace`; build the same feature set.
-    nice -n 19 cargo test --workspace --no-run --locked >&2
+    cargo test --workspace --no-run --locked >&2
 fi
 [[ -x "$BINARY" ]] || die "$BINARY is missing after cargo test --no-run"
 SERVICE_PORT="$(free_port "$python")"

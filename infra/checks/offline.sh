@@ -138,7 +138,7 @@ check_lambda_build() {
     echo "${arch#--}" >"$WORK/lambda-arch"
     # --bin as sam build's rust-cargolambda passes it: the same cargo features, so
     # the two builds share one compilation instead of rebuilding each other's.
-    nice -n 19 cargo lambda build --release "$arch" --output-format zip --bin sfn-results
+    cargo lambda build --release "$arch" --output-format zip --bin sfn-results
     [[ -s "$zip" ]] || { echo "no $zip"; return 1; }
     printf 'function zip: %s, %s bytes (%s KiB), built with %s\n' \
         "$zip" "$(stat -c %s "$zip")" $(($(stat -c %s "$zip") / 1024)) "${arch#--}"
@@ -181,7 +181,7 @@ check_sam_package() {
     # The deploy path of deploy.sh, short of AWS: build (rust-cargolambda, arm64), then
     # package to an S3 emulator, which uploads the function, the state machine
     # definitions and the included API definition and rewrites their locations.
-    SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 nice -n 19 "$sam" build --beta-features \
+    SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 "$sam" build --beta-features \
         --template-file stack.yaml --build-dir "$WORK/sam-build"
     start_moto
     python -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="artifacts")' "$MOTO_URL"
