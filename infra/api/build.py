@@ -34,7 +34,8 @@ HAS_ORIGIN = "HasAllowedOrigin"
 # The stack's browser option: a Cognito user pool whose users may read (never start).
 HAS_BROWSER_POOL = "HasBrowserUserPool"
 POOL_PARAMETER = "BrowserUserPoolArn"
-BROWSER_ROUTES = {("/executions", "get"), ("/executions/{executionArn}", "get")}
+BROWSER_ROUTES = {("/executions", "get"), ("/executions/{executionArn}", "get"), ("/workflows", "get"),
+                  ("/workflows/{workflow}", "get"), ("/workflows/{workflow}/executions", "get")}
 
 INTEGRATION_TIMEOUT_MS = 29000
 CORS_ALLOW_HEADERS = (
@@ -130,12 +131,26 @@ def header_parameters(prefix: str, static: dict[str, str]) -> dict:
     }
 
 
-def sfn_integration(action: str, request: str, success_status: str, success: str, machine: str | None = None) -> dict:
+# The line of start-request.vtl / sync-request.vtl that names the machine, and what replaces it.
+MACHINE_LINE = "#set($stateMachineArn = $stageVariables.{})\n"
+WORKFLOW_MACHINE = "workflow-machine.vtl"
+
+
+def sfn_integration(action: str, request: str, success_status: str, success: str, machine: str | None = None,
+                    workflow: bool = False) -> dict:
+    """A Step Functions action behind the gateway. The request template names its machine in one line:
+    `machine` swaps the stage variable (one start template for both sample machines), `workflow`
+    swaps the line for workflow-machine.vtl (the machine named by the path's {workflow})."""
     cors = header_parameters("method.response", STANDARD_HEADERS)
     request_template = template(request)
+    default = "standardStateMachineArn" if request == "start-request.vtl" else "expressStateMachineArn"
+    line = MACHINE_LINE.format(default)
+    if line not in request_template:
+        raise SystemExit(f"{request} lacks the line naming its machine: {line.strip()}")
     if machine:
-        # One start template for both machines: only the stage variable naming the machine differs.
-        request_template = request_template.replace("$stageVariables.standardStateMachineArn", f"$stageVariables.{machine}")
+        request_template = request_template.replace(line, MACHINE_LINE.format(machine))
+    if workflow:
+        request_template = request_template.replace(line, template(WORKFLOW_MACHINE))
     return {
         "type": "aws",
         "httpMethod": "POST",
@@ -223,7 +238,8 @@ def preflight(path: str, methods: str) -> dict:
 
 
 # The routes API Gateway answers through Step Functions (the rest reach the function).
-SFN_ROUTES = {("/executions", "post"), ("/executions/express", "post"), ("/executions/sync", "post")}
+SFN_ROUTES = {("/executions", "post"), ("/executions/express", "post"), ("/executions/sync", "post"),
+              ("/workflows/{workflow}/executions", "post"), ("/workflows/{workflow}/executions/sync", "post")}
 INTEGRATIONS = {
     ("/executions", "post"): lambda: sfn_integration(
         "StartExecution", "start-request.vtl", "202", "start-response.vtl"
@@ -235,6 +251,18 @@ INTEGRATIONS = {
     ("/executions/sync", "post"): lambda: sfn_integration(
         "StartSyncExecution", "sync-request.vtl", "200", "sync-response.vtl"
     ),
+    # The same starts on the machine the path names; sfn-client-error.vtl answers a name IAM refuses
+    # (not a configured workflow) 404 workflow-not-found.
+    ("/workflows/{workflow}/executions", "post"): lambda: sfn_integration(
+        "StartExecution", "start-request.vtl", "202", "start-response.vtl", workflow=True
+    ),
+    ("/workflows/{workflow}/executions/sync", "post"): lambda: sfn_integration(
+        "StartSyncExecution", "sync-request.vtl", "200", "sync-response.vtl", workflow=True
+    ),
+    ("/workflows", "get"): proxy_integration,
+    ("/workflows/{workflow}", "get"): proxy_integration,
+    ("/workflows/{workflow}/executions", "get"): proxy_integration,
+    ("/workflows/{workflow}/executions/wait", "post"): proxy_integration,
     ("/executions", "get"): proxy_integration,
     ("/", "get"): proxy_integration,
     ("/executions/wait", "post"): proxy_integration,

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from apigw_vtl import context, escape_javascript, render, url_encode
+from definition import load
 from hostile_bodies import HOSTILE_BODIES
 
 def expected_input(body: str) -> str:
@@ -271,3 +272,124 @@ def test_escape_javascript_matches_commons_lang():
 
 def test_url_encode_matches_java_url_encoder():
     assert url_encode("a b~*:é/+") == "a+b%7E*%3A%C3%A9%2F%2B"
+
+
+# The workflow routes: build.py's templates for POST /workflows/{workflow}/executions[/sync], the
+# machine named by the path (workflow-machine.vtl in place of the alias's stage variable).
+PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+WORKFLOW_ROUTES = {"start": "/workflows/{workflow}/executions", "sync": "/workflows/{workflow}/executions/sync"}
+
+
+def workflow_template(route: str) -> str:
+    integration = load()["paths"][WORKFLOW_ROUTES[route]]["post"]["x-amazon-apigateway-integration"]
+    return integration["requestTemplates"]["application/json"]
+
+
+def render_workflow(route: str, workflow: str, body: str = "{}", **params):
+    stage = {"workflowArnPrefix": PREFIX, "standardStateMachineArn": "unused", "expressStateMachineArn": "unused"}
+    return render(workflow_template(route), body, stage_variables=stage,
+                  params={"path": {"workflow": workflow}, **params})
+
+
+def not_found(answer: str, workflow: str):
+    rendered = render("sfn-client-error.vtl", answer, params={"path": {"workflow": workflow}})
+    return rendered, rendered.json()
+
+
+@pytest.mark.parametrize("route", sorted(WORKFLOW_ROUTES))
+def test_a_workflow_route_starts_the_machine_its_path_names_with_the_body_exactly(route, emulator, machines):
+    ctx = context()
+    body = '{"name": "O\'Brien", "echo": ["é", "</x>"], "delaySeconds": 0}'
+    rendered = render(workflow_template(route), body, ctx=ctx,
+                      stage_variables={"workflowArnPrefix": PREFIX}, params={"path": {"workflow": "Greeting"}})
+    request = rendered.json()
+    assert request == {"stateMachineArn": machines["standardStateMachineArn"], "name": ctx["requestId"],
+                       "input": body}
+    # StartSyncExecution takes StartExecution's request shape; moto has only the latter.
+    status, answer = emulator.call("StartExecution", rendered.body)
+    assert status == 200, answer
+    final = emulator.wait_final(json.loads(answer)["executionArn"])
+    assert final["status"] == "SUCCEEDED" and final["input"] == body
+
+
+def test_a_workflow_start_takes_the_name_from_the_query(emulator, machines):
+    name = f"wf-{uuid.uuid4()}"
+    rendered = render_workflow("start", "Greeting", '{"delaySeconds": 0}', querystring={"name": name})
+    status, answer = emulator.call("StartExecution", rendered.body)
+    assert status == 200, answer
+    assert json.loads(answer)["executionArn"] == f"{PREFIX.replace(':stateMachine:', ':execution:')}Greeting:{name}"
+
+
+@pytest.mark.parametrize("workflow", ["Greeting:1", "Greeting:live", "a/b", "../Greeting", "n" * 81, "",
+                                      "say \"hi\"", "é"])
+def test_a_name_that_is_not_a_machine_name_never_becomes_part_of_the_arn(workflow, emulator):
+    for route in WORKFLOW_ROUTES:
+        assert render_workflow(route, workflow).json()["stateMachineArn"] == PREFIX
+    status, answer = emulator.call("StartExecution", render_workflow("start", workflow).body)
+    assert status == 400 and json.loads(answer)["__type"].endswith("InvalidArn"), answer
+    if workflow:
+        rendered, problem = not_found(answer, workflow)
+        assert rendered.status == 404 and problem["type"] == "urn:api-sfn:problem:workflow-not-found"
+
+
+def test_a_workflow_step_functions_does_not_know_answers_404_naming_it(emulator):
+    status, answer = emulator.call("StartExecution", render_workflow("start", "NoSuchFlow").body)
+    assert status == 400 and "StateMachineDoesNotExist" in json.loads(answer)["__type"], answer
+    rendered, problem = not_found(answer, "NoSuchFlow")
+    assert rendered.status == 404
+    assert rendered.headers["Content-Type"] == "application/problem+json"
+    assert problem == {
+        "type": "urn:api-sfn:problem:workflow-not-found",
+        "title": "Workflow not found",
+        "status": 404,
+        "detail": 'No workflow named "NoSuchFlow" is configured in this deployment; GET /workflows lists them.',
+    }
+
+
+# What Step Functions answers when IAM refuses the gateway's role (the stack lets it start the
+# configured workflows only): the role and the machine ARN are in the message, never in the answer.
+ACCESS_DENIED = {
+    "__type": "com.amazon.coral.service#AccessDeniedException",
+    "Message": "User: arn:aws:sts::123456789012:assumed-role/api-sfn-ApiStartRole-X1/BackplaneAssumeRoleSession "
+               "is not authorized to perform: states:StartExecution on resource: "
+               f"{PREFIX}payroll because no identity-based policy allows the states:StartExecution action",
+}
+
+
+@pytest.mark.parametrize("workflow", ["payroll", 'it\'s "odd" </x> é'])
+def test_a_workflow_iam_refuses_answers_404_and_nothing_internal(workflow):
+    rendered, problem = not_found(json.dumps(ACCESS_DENIED), workflow)
+    assert rendered.status == 404 and problem["status"] == 404
+    assert problem["type"] == "urn:api-sfn:problem:workflow-not-found"
+    assert problem["detail"] == f'No workflow named "{workflow}" is configured in this deployment; GET /workflows lists them.'
+    assert "ApiStartRole" not in rendered.body and "123456789012" not in rendered.body
+
+
+def test_a_standard_workflow_on_the_sync_route_answers_400_workflow_type_not_supported():
+    answer = json.dumps({"__type": "StateMachineTypeNotSupported",
+                         "message": "This operation is not supported by this type of state machine"})
+    rendered = render("sfn-client-error.vtl", answer, params={"path": {"workflow": "orders"}})
+    problem = rendered.json()
+    assert rendered.status == 400 and problem["status"] == 400
+    assert problem["type"] == "urn:api-sfn:problem:workflow-type-not-supported"
+    assert problem["title"] == "Workflow type not supported"
+    assert problem["detail"].startswith('"orders" is a STANDARD workflow')
+    assert "POST /workflows/orders/executions" in problem["detail"]
+
+
+@pytest.mark.parametrize("error_type", ["com.amazon.coral.service#AccessDeniedException", "StateMachineDoesNotExist",
+                                        "InvalidArn", "StateMachineTypeNotSupported"])
+def test_on_the_alias_routes_a_refused_machine_stays_a_deployment_fault(error_type):
+    """POST /executions[/sync|/express] name their machine by stage variable: no path, no 404."""
+    rendered = render("sfn-client-error.vtl", json.dumps({"__type": error_type, "message": "internal detail"}))
+    assert rendered.status == 502 and rendered.json()["type"] == "urn:api-sfn:problem:upstream-error"
+    assert "internal detail" not in rendered.body
+
+
+@pytest.mark.parametrize("error_type,status,slug", [("ThrottlingException", 429, "throttled"),
+                                                    ("ExecutionAlreadyExists", 409, "execution-exists"),
+                                                    ("InvalidExecutionInput", 400, "invalid-input")])
+def test_on_a_workflow_route_other_errors_map_as_on_the_alias_routes(error_type, status, slug):
+    answer = json.dumps({"__type": error_type, "message": "m"})
+    rendered = render("sfn-client-error.vtl", answer, params={"path": {"workflow": "orders"}})
+    assert rendered.status == status and rendered.json()["type"] == f"urn:api-sfn:problem:{slug}"

@@ -18,9 +18,22 @@
   let refreshDelay = REFRESH, timer = 0, generation = 0, next = [], selected = null;
 
   const machineSelect = $("machine"), machineArn = $("machine-arn"), statusSelect = $("status");
-  if (config.machines.length > 1) machineSelect.append(new Option("all machines", ""));
-  for (const m of config.machines) machineSelect.append(new Option(m.arn.split(":").pop() + (m.express ? " (express)" : ""), m.arn));
+  // Workflows by name: one option and one link each; ?workflow=NAME opens the page on it.
+  const label = (m) => m.name + (m.express ? " (express)" : "");
+  if (config.machines.length > 1) machineSelect.append(new Option("all workflows", ""));
+  for (const m of config.machines) machineSelect.append(new Option(label(m), m.arn));
   if (config.machines.length === 0) { machineSelect.hidden = true; machineArn.hidden = false; }
+  const wanted = config.machines.find((m) => m.name === new URLSearchParams(location.search).get("workflow"));
+  if (wanted) machineSelect.value = wanted.arn;
+  $("workflows").hidden = config.machines.length < 2;
+  $("workflows").firstElementChild.replaceChildren(...config.machines.map((m) => {
+    const li = document.createElement("li"), a = document.createElement("a");
+    a.href = "?" + new URLSearchParams({ workflow: m.name });
+    a.textContent = label(m);
+    if (m === wanted) a.setAttribute("aria-current", "page");
+    li.append(a);
+    return li;
+  }));
 
   const machines = () => {
     if (config.machines.length === 0) return machineArn.value.trim() ? [machineArn.value.trim()] : [];
@@ -186,7 +199,14 @@
   $("close").addEventListener("click", () => { $("detail").hidden = true; selected = null; });
   $("more").addEventListener("click", () => refresh(true));
   const restart = () => { generation += 1; rows.clear(); next = []; refresh(false); };
-  machineSelect.addEventListener("change", restart);
+  machineSelect.addEventListener("change", () => {
+    const m = config.machines.find((m) => m.arn === machineSelect.value);
+    history.replaceState(null, "", location.pathname + (m ? "?" + new URLSearchParams({ workflow: m.name }) : ""));
+    for (const a of $("workflows").querySelectorAll("a")) {
+      if (m !== undefined && a.textContent === label(m)) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    }
+    restart();
+  });
   machineArn.addEventListener("change", restart);
   statusSelect.addEventListener("change", restart);
   $("filters").addEventListener("submit", (e) => e.preventDefault());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 
-use crate::domain::{ExecutionArn, StateMachineArn};
+use crate::domain::{ExecutionArn, StateMachineArn, Workflows};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {problem}")]
@@ -85,13 +85,30 @@ pub struct Config {
     pub result_retention: Option<Duration>,
     /// Bytes of result documents kept in this process's memory; 0 turns the memory cache off.
     pub memory_cache_bytes: u64,
-    /// The EXPRESS machines: listed from the table, never through `ListExecutions`.
+    /// The EXPRESS machines (allowed, listed in `ALLOWED_STATE_MACHINES` or not): listed from the
+    /// table, never through `ListExecutions`.
     pub express_state_machines: Vec<StateMachineArn>,
+    /// The allowed machines by name (none when any machine is allowed with `*`).
+    pub workflows: Workflows,
     /// Signs list cursors; unset, each process signs with a random key of its own.
     pub cursor_secret: Option<String>,
     /// Under Lambda (`AWS_LAMBDA_RUNTIME_API` is set) API Gateway compresses answers; the local
     /// server compresses its own.
     pub on_lambda: bool,
+}
+
+/// A state machine named by its ARN, or by its name alone when a prefix is configured.
+fn machine_of(prefix: Option<&str>, s: &str) -> Result<StateMachineArn, String> {
+    let arn = match prefix {
+        Some(prefix) if !s.starts_with("arn:") => format!("{prefix}{s}"),
+        None if !s.starts_with("arn:") => {
+            return Err(format!(
+                "{s:?} is not a state machine ARN (a bare name needs STATE_MACHINE_ARN_PREFIX)"
+            ))
+        }
+        _ => s.to_owned(),
+    };
+    StateMachineArn::parse(&arn).map_err(|e| format!("{s:?} is not a state machine ARN: {e}"))
 }
 
 /// Longest wait a request may ask for: the read budget (see `domain::budget` for the arithmetic
@@ -121,40 +138,60 @@ impl Config {
             ));
         }
 
-        let allowed = get("ALLOWED_STATE_MACHINES").ok_or_else(|| {
-            fail(
-                "ALLOWED_STATE_MACHINES",
-                "required: comma-separated state machine ARNs, or `*` to allow any".into(),
-            )
-        })?;
+        // With a prefix, machine lists may name machines by name alone: 50 workflows' full ARNs
+        // would not fit in Lambda's 4 KB of environment.
+        let prefix = get("STATE_MACHINE_ARN_PREFIX")
+            .map(|p| p.trim().to_owned())
+            .map(|p| {
+                let valid = p.ends_with(":stateMachine:")
+                    && StateMachineArn::parse(&format!("{p}x")).is_ok();
+                if valid {
+                    Ok(p)
+                } else {
+                    Err(fail(
+                        "STATE_MACHINE_ARN_PREFIX",
+                        format!("{p:?} is not like arn:aws:states:REGION:ACCOUNT:stateMachine:"),
+                    ))
+                }
+            })
+            .transpose()?;
+        let machine = |s: &str| machine_of(prefix.as_deref(), s);
+        let express_state_machines = get("EXPRESS_STATE_MACHINES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| machine(s).map_err(|e| fail("EXPRESS_STATE_MACHINES", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The EXPRESS machines are allowed without being listed twice (each name counts against
+        // Lambda's 4 KB of environment); with them, ALLOWED_STATE_MACHINES may be left out.
+        let allowed = get("ALLOWED_STATE_MACHINES")
+            .or_else(|| (!express_state_machines.is_empty()).then(String::new))
+            .ok_or_else(|| {
+                fail(
+                    "ALLOWED_STATE_MACHINES",
+                    "required: comma-separated state machine ARNs, or `*` to allow any".into(),
+                )
+            })?;
         let allowed_state_machines = if allowed.trim() == "*" {
             AllowList::Any
         } else {
-            let machines = allowed
+            let mut machines = allowed
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    StateMachineArn::parse(s).map_err(|e| {
-                        fail(
-                            "ALLOWED_STATE_MACHINES",
-                            format!("{s:?} is not a state machine ARN: {e}"),
-                        )
-                    })
-                })
+                .map(|s| machine(s).map_err(|e| fail("ALLOWED_STATE_MACHINES", e)))
                 .collect::<Result<Vec<_>, _>>()?;
+            for express in &express_state_machines {
+                if !machines.contains(express) {
+                    machines.push(express.clone());
+                }
+            }
             AllowList::Only(machines)
         };
 
         let start_state_machine = get("START_STATE_MACHINE")
-            .map(|s| {
-                StateMachineArn::parse(s.trim()).map_err(|e| {
-                    fail(
-                        "START_STATE_MACHINE",
-                        format!("{s:?} is not a state machine ARN: {e}"),
-                    )
-                })
-            })
+            .map(|s| machine(s.trim()).map_err(|e| fail("START_STATE_MACHINE", e)))
             .transpose()?;
 
         let cors_allowed_origins =
@@ -249,12 +286,7 @@ impl Config {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| {
-                    let machine = StateMachineArn::parse(s).map_err(|e| {
-                        fail(
-                            "RECONCILE_STATE_MACHINES",
-                            format!("{s:?} is not a state machine ARN: {e}"),
-                        )
-                    })?;
+                    let machine = machine(s).map_err(|e| fail("RECONCILE_STATE_MACHINES", e))?;
                     match &allowed_state_machines {
                         AllowList::Only(allowed) if !allowed.contains(&machine) => Err(fail(
                             "RECONCILE_STATE_MACHINES",
@@ -297,18 +329,21 @@ impl Config {
                     .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             }),
         };
-        let express_state_machines = get("EXPRESS_STATE_MACHINES")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| match StateMachineArn::parse(s) {
-                Ok(m) if allowed_state_machines.permits_machine(&m) => Ok(m),
-                Ok(m) => Err(format!("{m} must also be in ALLOWED_STATE_MACHINES")),
-                Err(e) => Err(format!("{s:?} is not a state machine ARN: {e}")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|problem| fail("EXPRESS_STATE_MACHINES", problem))?;
+        // Step Functions lists no Express executions: by default reconcile lists the others.
+        let reconcile_machines = if get("RECONCILE_STATE_MACHINES").is_none() {
+            reconcile_machines
+                .into_iter()
+                .filter(|m| !express_state_machines.contains(m))
+                .collect()
+        } else {
+            reconcile_machines
+        };
+        // `*` reads any machine's results but names no workflow.
+        let workflows = match &allowed_state_machines {
+            AllowList::Any => Workflows::default(),
+            AllowList::Only(machines) => Workflows::new(machines, &express_state_machines)
+                .map_err(|e| fail("ALLOWED_STATE_MACHINES", e.to_string()))?,
+        };
         let cursor_secret = get("CURSOR_SECRET");
         if cursor_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(fail(
@@ -349,6 +384,7 @@ impl Config {
             result_retention,
             memory_cache_bytes,
             express_state_machines,
+            workflows,
             cursor_secret,
             on_lambda: lookup("AWS_LAMBDA_RUNTIME_API").is_some(),
         })
@@ -417,6 +453,66 @@ mod tests {
             assert_eq!(err.variable, variable);
             assert!(err.to_string().starts_with(variable), "{err}");
         }
+    }
+
+    #[test]
+    fn with_a_prefix_machines_may_be_named_by_name_alone_which_fits_fifty_workflows_in_lambdas_4_kb(
+    ) {
+        let prefix = "arn:aws:states:us-east-1:123456789012:stateMachine:";
+        let names: Vec<String> = (0..50)
+            .map(|i| format!("workflow-number-{i:02}-abcdefgh"))
+            .collect();
+        let express = names[25..].join(",");
+        let c = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("STATE_MACHINE_ARN_PREFIX", prefix),
+            // Each name once: the EXPRESS ones are allowed by being EXPRESS.
+            ("ALLOWED_STATE_MACHINES", &names[..25].join(",")),
+            ("EXPRESS_STATE_MACHINES", &express),
+            ("START_STATE_MACHINE", &names[0]),
+        ])
+        .expect("config");
+        assert_eq!(c.workflows.iter().count(), 50);
+        assert_eq!(
+            c.start_state_machine.as_ref().map(StateMachineArn::as_str),
+            Some(format!("{prefix}{}", names[0]).as_str())
+        );
+        assert_eq!(c.express_state_machines.len(), 25);
+        assert_eq!(
+            c.reconcile_machines.len(),
+            25,
+            "reconcile leaves the EXPRESS ones out"
+        );
+        assert!(c
+            .reconcile_machines
+            .iter()
+            .all(|m| !c.express_state_machines.contains(m)));
+        let only_express = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("STATE_MACHINE_ARN_PREFIX", prefix),
+            ("EXPRESS_STATE_MACHINES", &express),
+        ])
+        .expect("EXPRESS machines alone");
+        assert_eq!(only_express.workflows.iter().count(), 25);
+        assert!(only_express.reconcile_machines.is_empty());
+
+        let bare = config(&[
+            ("RESULTS_TABLE", "results"),
+            ("ALLOWED_STATE_MACHINES", "orders"),
+        ])
+        .expect_err("a name without a prefix");
+        assert_eq!(bare.variable, "ALLOWED_STATE_MACHINES");
+        assert!(bare.problem.contains("STATE_MACHINE_ARN_PREFIX"), "{bare}");
+        let wrong = config(&[
+            ("RESULTS_TABLE", "results"),
+            (
+                "STATE_MACHINE_ARN_PREFIX",
+                "arn:aws:states:us-east-1:123456789012:",
+            ),
+            ("ALLOWED_STATE_MACHINES", "orders"),
+        ])
+        .expect_err("a prefix that is not a machine prefix");
+        assert_eq!(wrong.variable, "STATE_MACHINE_ARN_PREFIX");
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl AppState {
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
             start_machine: config.start_state_machine.clone(),
+            workflows: config.workflows.clone(),
             webhook_allow_loopback: config.webhook_allow_loopback,
             prepared: http::prepared::PreparedCache::new(config.memory_cache_bytes),
             compression: if config.on_lambda {

@@ -122,6 +122,13 @@ impl TestApp {
         self.service = self.service.restarted().await;
     }
 
+    /// `GET path`, answered 200 with JSON: the body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.service.address)
     }

@@ -24,3 +24,4 @@ mod soak;
 mod upstream;
 mod waiting;
 mod webhooks;
+mod workflows;

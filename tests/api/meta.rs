@@ -52,6 +52,12 @@ async fn the_openapi_document_is_valid_openapi_3_1_and_describes_every_route() {
         ("/webhooks/{id}/secret", "post"),
         ("/webhooks/{id}/deliveries", "get"),
         ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"),
+        ("/workflows", "get"),
+        ("/workflows/{workflow}", "get"),
+        ("/workflows/{workflow}/executions", "post"),
+        ("/workflows/{workflow}/executions", "get"),
+        ("/workflows/{workflow}/executions/sync", "post"),
+        ("/workflows/{workflow}/executions/wait", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -48,9 +48,11 @@ pub struct Machines {
 }
 
 pub async fn create_machines(sfn: &aws_sdk_sfn::Client, prefix: &str) -> Machines {
-    let create = |file: &'static str, kind: StateMachineType| {
+    // Named `{prefix}-greeting`, `-rejected` and `-express`: the event fixtures of infra/events
+    // name `api-sfn-express`.
+    let create = |file: &'static str, stem: &str, kind: StateMachineType| {
         let sfn = sfn.clone();
-        let name = format!("{prefix}-{}", file.trim_end_matches(".asl.json"));
+        let name = format!("{prefix}-{stem}");
         async move {
             let definition =
                 std::fs::read_to_string(repo_root().join("infra/state-machines").join(file))
@@ -67,9 +69,14 @@ pub async fn create_machines(sfn: &aws_sdk_sfn::Client, prefix: &str) -> Machine
         }
     };
     Machines {
-        greeting: create("greeting.asl.json", StateMachineType::Standard).await,
-        rejected: create("rejected.asl.json", StateMachineType::Standard).await,
-        express: create("express.asl.json", StateMachineType::Express).await,
+        greeting: create("greeting.asl.json", "greeting", StateMachineType::Standard).await,
+        rejected: create("rejected.asl.json", "rejected", StateMachineType::Standard).await,
+        express: create(
+            "hello.express.asl.json",
+            "express",
+            StateMachineType::Express,
+        )
+        .await,
     }
 }
 

@@ -156,6 +156,14 @@ async fn bad_registrations_are_refused_and_change_nothing() {
             422,
         ),
         (
+            json!({"url": "https://hooks.example.com/x", "workflows": ["not-configured"]}),
+            422,
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "workflows": []}),
+            400,
+        ),
+        (
             json!({"url": "https://hooks.example.com/x", "extra": 1}),
             400,
         ),
@@ -412,4 +420,46 @@ async fn a_429_with_retry_after_as_an_http_date_is_retried_no_sooner_than_that_d
     println!("429 with an HTTP-date 4 s ahead: retried after {gap:?}");
     // The date has whole seconds: at least 3 s of the 4 remain, whatever the machine's load.
     assert!(gap >= Duration::from_secs(3), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn an_endpoint_registered_for_a_workflow_by_name_gets_only_that_workflows_stops() {
+    let app = spawn(None).await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let rejected = app
+        .machines
+        .rejected
+        .rsplit(':')
+        .next()
+        .expect("name")
+        .to_owned();
+    let created = register(&app, json!({"url": url, "workflows": [rejected]})).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("json");
+    assert_eq!(created["workflows"], json!([rejected]));
+    assert_eq!(created["stateMachines"], Value::Null);
+    *receiver.secret.lock().expect("secret") =
+        created["secret"].as_str().expect("secret").to_owned();
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    // The other workflow's stop is stored (and fanned out, to nobody) first.
+    let greeting = app.finished(&quick_input("NotForThisEndpoint")).await;
+    assert_eq!(app.get_execution(&greeting).await.status(), 200);
+    app.stored_document(&greeting).await;
+    let failed = app.start(&app.machines.rejected, &json!({})).await;
+    app.until_stopped(&failed).await;
+    assert_eq!(app.get_execution(&failed).await.status(), 200);
+
+    let seen = receiver.until(1).await;
+    assert!(seen[0].verified);
+    assert_eq!(seen[0].body["type"], "execution.failed");
+    assert_eq!(seen[0].body["data"]["executionArn"], failed.as_str());
+    let deliveries = app.get_json(&format!("/webhooks/{id}/deliveries")).await;
+    let arns: Vec<&str> = deliveries["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["executionArn"].as_str())
+        .collect();
+    assert_eq!(arns, [failed.as_str()], "only the named workflow's stop");
 }

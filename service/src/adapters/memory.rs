@@ -21,6 +21,7 @@ pub struct InMemoryExecutions {
     throttled: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
     lists: Arc<AtomicUsize>,
+    starts: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
 }
 
@@ -51,6 +52,11 @@ impl InMemoryExecutions {
     /// How many times `describe` was called.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// How many times `start` (`StartExecution`) was called.
+    pub fn starts(&self) -> usize {
+        self.starts.load(Ordering::SeqCst)
     }
 
     /// How many times `list` (`ListExecutions`) was called.
@@ -152,6 +158,7 @@ impl ExecutionStarter for InMemoryExecutions {
         name: &str,
         input: &str,
     ) -> Result<Started, StartError> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
         let arn = machine
             .execution(name)
             .map_err(|e| StartError::Failed(Box::new(e)))?;

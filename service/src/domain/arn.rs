@@ -147,6 +147,11 @@ impl StateMachineArn {
         &self.0
     }
 
+    /// The machine's name, the last field of its ARN: a workflow's name.
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().unwrap_or_default()
+    }
+
     /// The ARN an execution of this machine with the given name gets.
     pub fn execution(&self, name: &str) -> Result<ExecutionArn, ArnError> {
         let prefix = self.0.replacen(":stateMachine:", ":execution:", 1);

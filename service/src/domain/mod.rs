@@ -13,6 +13,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
 pub mod webhooks;
+pub mod workflows;
 
 pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
@@ -27,3 +28,4 @@ pub use ports::{
 };
 pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};
+pub use workflows::{DuplicateName, Workflow, WorkflowType, Workflows};

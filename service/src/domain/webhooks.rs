@@ -33,6 +33,8 @@ pub enum EndpointError {
     Status(String),
     #[error("{0} is not an allowed state machine")]
     StateMachine(String),
+    #[error("no workflow is named {0:?} (GET /workflows lists them)")]
+    Workflow(String),
     #[error("description: at most 256 characters")]
     Description,
 }
@@ -194,8 +196,11 @@ pub fn signature(
 pub struct Endpoint {
     pub id: String,
     pub url: WebhookUrl,
-    /// `None`: every allowed machine.
+    /// `None` (and no `workflows`): every allowed machine.
     pub state_machines: Option<Vec<String>>,
+    /// Workflow names (state machine names); a stop matches when its machine is in either list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflows: Option<Vec<String>>,
     pub statuses: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -221,10 +226,21 @@ impl Endpoint {
         !self.disabled
             && stopped_ms >= self.created_at_ms
             && self.statuses.iter().any(|s| s == status.as_str())
-            && self
-                .state_machines
-                .as_ref()
-                .is_none_or(|machines| machines.iter().any(|m| m == machine.as_str()))
+            && self.wants_machine(machine)
+    }
+}
+
+impl Endpoint {
+    /// Whether stops of `machine` are for this endpoint: every machine when it named none, else
+    /// one it named by ARN or by workflow name.
+    pub fn wants_machine(&self, machine: &StateMachineArn) -> bool {
+        match (&self.state_machines, &self.workflows) {
+            (None, None) => true,
+            (machines, workflows) => {
+                machines.iter().flatten().any(|m| m == machine.as_str())
+                    || workflows.iter().flatten().any(|w| w == machine.name())
+            }
+        }
     }
 }
 
@@ -334,6 +350,43 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn endpoint(machines: Option<&[&str]>, workflows: Option<&[&str]>) -> Endpoint {
+        let owned =
+            |list: Option<&[&str]>| list.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
+        Endpoint {
+            id: "wh_1".into(),
+            url: WebhookUrl::parse("https://hooks.example.com/x", false).expect("url"),
+            state_machines: owned(machines),
+            workflows: owned(workflows),
+            statuses: vec!["SUCCEEDED".into()],
+            description: None,
+            created_at_ms: 0,
+            disabled: false,
+            secrets: Vec::new(),
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn an_endpoint_wants_the_machines_it_named_by_arn_or_by_workflow_name() {
+        let orders = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
+        let quote = "arn:aws:states:us-east-1:123456789012:stateMachine:quote";
+        let other = "arn:aws:states:us-east-1:123456789012:stateMachine:other";
+        let machine = |arn: &str| StateMachineArn::parse(arn).expect("arn");
+        let every = endpoint(None, None);
+        let by_name = endpoint(None, Some(&["orders"]));
+        let both = endpoint(Some(&[quote]), Some(&["orders"]));
+        for arn in [orders, quote, other] {
+            assert!(every.wants_machine(&machine(arn)));
+        }
+        assert!(by_name.wants_machine(&machine(orders)));
+        assert!(!by_name.wants_machine(&machine(quote)));
+        assert!(both.wants_machine(&machine(orders)) && both.wants_machine(&machine(quote)));
+        assert!(!both.wants_machine(&machine(other)));
+        assert!(by_name.wants(&machine(orders), ExecutionStatus::Succeeded, 1));
+        assert!(!by_name.wants(&machine(orders), ExecutionStatus::Failed, 1));
+    }
 
     #[test]
     fn urls_must_be_https_without_credentials_or_refused_addresses() {

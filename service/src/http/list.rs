@@ -53,18 +53,45 @@ struct Body<'a> {
     next_cursor: Option<&'a str>,
 }
 
+/// Which machine a list is of: named by the query (`GET /executions?stateMachine=`) or by the
+/// route (`GET /workflows/{workflow}/executions`), which also decides where its links point.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scope<'a> {
+    Query,
+    Workflow(&'a StateMachineArn),
+}
+
+impl Scope<'_> {
+    /// From the list's own URL to `/executions/`: status URLs are relative, so they hold behind
+    /// a stage prefix.
+    fn to_executions(self) -> &'static str {
+        match self {
+            Self::Query => "executions/",
+            Self::Workflow(_) => "../../executions/",
+        }
+    }
+}
+
 /// Parses the query into a request; every refusal happens here, before any upstream call.
-fn parse(state: &AppState, uri: &Uri) -> Result<ListRequest, ApiError> {
+fn parse(state: &AppState, uri: &Uri, scope: Scope<'_>) -> Result<ListRequest, ApiError> {
     let Query(q) = Query::<ListQuery>::try_from_uri(uri)
         .map_err(|_| ApiError::InvalidQuery("the query string is malformed".into()))?;
-    let machine = q.state_machine.ok_or_else(|| {
-        ApiError::InvalidQuery(
-            "stateMachine is required: the ARN of an allowed state machine".into(),
-        )
-    })?;
-    let machine = StateMachineArn::parse(machine.trim()).map_err(|e| {
-        ApiError::InvalidQuery(format!("stateMachine is not a state machine ARN: {e}"))
-    })?;
+    let machine = match (scope, q.state_machine) {
+        (Scope::Workflow(_), Some(_)) => {
+            return Err(ApiError::InvalidQuery(
+                "stateMachine is not taken here: the workflow in the path names the machine".into(),
+            ))
+        }
+        (Scope::Workflow(machine), None) => machine.clone(),
+        (Scope::Query, None) => {
+            return Err(ApiError::InvalidQuery(
+                "stateMachine is required: the ARN of an allowed state machine".into(),
+            ))
+        }
+        (Scope::Query, Some(machine)) => StateMachineArn::parse(machine.trim()).map_err(|e| {
+            ApiError::InvalidQuery(format!("stateMachine is not a state machine ARN: {e}"))
+        })?,
+    };
     if !state.allowed.permits_machine(&machine) {
         return Err(ApiError::StateMachineNotAllowed);
     }
@@ -112,9 +139,18 @@ fn parse(state: &AppState, uri: &Uri) -> Result<ListRequest, ApiError> {
 }
 
 async fn list_executions(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
-    let request = parse(&state, &uri)?;
+    list_of(&state, &uri, Scope::Query).await
+}
+
+/// The list answer for `scope`.
+pub(super) async fn list_of(
+    state: &AppState,
+    uri: &Uri,
+    scope: Scope<'_>,
+) -> Result<Response, ApiError> {
+    let request = parse(state, uri, scope)?;
     let page = state.listing.list(&request).await?;
-    let executions = page.items.iter().map(item).collect();
+    let executions = page.items.iter().map(|i| item(i, scope)).collect();
     let body = Body {
         executions,
         next_cursor: page.next.as_deref(),
@@ -139,14 +175,14 @@ async fn list_executions(State(state): State<AppState>, uri: Uri) -> Result<Resp
     let headers = response.headers_mut();
     headers.insert(CACHE_STATUS, cache_status(origin));
     if let Some(next) = &page.next {
-        if let Ok(link) = HeaderValue::try_from(next_link(&request, next)) {
+        if let Ok(link) = HeaderValue::try_from(next_link(&request, next, scope)) {
             headers.insert(header::LINK, link);
         }
     }
     Ok(response)
 }
 
-fn item(item: &ListItem) -> Item<'_> {
+fn item<'a>(item: &'a ListItem, scope: Scope<'_>) -> Item<'a> {
     let e = &item.execution;
     let location = status_location(&e.arn);
     let relative = location.to_str().unwrap_or("./").trim_start_matches("./");
@@ -156,8 +192,7 @@ fn item(item: &ListItem) -> Item<'_> {
         status: e.status,
         start_date: crate::domain::execution::rfc3339_millis(e.start_date),
         stop_date: e.stop_date.map(crate::domain::execution::rfc3339_millis),
-        // Relative to this list's URL (`…/executions`), so it holds behind a stage prefix.
-        status_url: format!("executions/{relative}"),
+        status_url: format!("{}{relative}", scope.to_executions()),
         result: item
             .result
             .as_ref()
@@ -166,13 +201,13 @@ fn item(item: &ListItem) -> Item<'_> {
 }
 
 /// `<executions?…&cursor=…>; rel="next"`, relative to the list's own URL.
-fn next_link(request: &ListRequest, cursor: &str) -> String {
+fn next_link(request: &ListRequest, cursor: &str, scope: Scope<'_>) -> String {
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
-    let mut query = format!(
-        "stateMachine={}&limit={}",
-        enc(request.machine.as_str()),
-        request.limit
-    );
+    let mut query = match scope {
+        Scope::Query => format!("stateMachine={}&", enc(request.machine.as_str())),
+        Scope::Workflow(_) => String::new(),
+    };
+    query.push_str(&format!("limit={}", request.limit));
     if let Some(status) = request.status {
         query.push_str(&format!("&status={}", status.as_str()));
     }

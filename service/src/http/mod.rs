@@ -9,6 +9,7 @@ pub mod prepared;
 pub mod problem;
 pub mod start;
 pub mod webhooks;
+pub mod workflows;
 
 use std::convert::Infallible;
 use std::future::{ready, Ready};
@@ -36,7 +37,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Listing, Results, StateMachineArn};
+use crate::domain::{Listing, Results, StateMachineArn, Workflows};
 use crate::emf::RouteCounters;
 pub use problem::ApiError;
 
@@ -67,6 +68,8 @@ pub struct Shared {
     pub cors_allowed_origins: Arc<[HeaderValue]>,
     /// The machine `POST /executions/wait` starts; the route is 404 without it.
     pub start_machine: Option<StateMachineArn>,
+    /// The configured machines by name (`/workflows/{workflow}/…`).
+    pub workflows: Workflows,
     /// Whether `http://` loopback webhook endpoints may be registered.
     pub webhook_allow_loopback: bool,
     /// The ops view's lists (`GET /executions`).
@@ -162,6 +165,7 @@ pub fn router(state: AppState) -> App {
         .merge(page::router())
         .merge(meta::router())
         .merge(webhooks::router())
+        .merge(workflows::router())
         .layer(compression);
     // Hot hits go without the shared layers when none of them has work there (no CORS, no debug
     // trace): `App` answers them in front of the routes, with `nosniff` and `Cache-Status` set.

@@ -51,6 +51,7 @@ pub fn render(allowed: &AllowList, express: &[String]) -> String {
             .map(|m| {
                 serde_json::json!({
                     "arn": m.as_str(),
+                    "name": m.name(),
                     "express": express.iter().any(|e| e == m.as_str()),
                 })
             })

@@ -31,6 +31,14 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("no such route")]
     RouteNotFound,
+    #[error("no workflow is named {0:?}")]
+    WorkflowNotFound(String),
+    #[error("the {kind} workflow {name:?} cannot be run this way")]
+    WorkflowTypeNotSupported {
+        name: String,
+        kind: &'static str,
+        hint: &'static str,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("invalid wait: {0}")]
@@ -67,13 +75,15 @@ impl ApiError {
             | Self::InvalidName(_)
             | Self::InvalidInput(_)
             | Self::InvalidQuery(_)
-            | Self::InvalidCursor(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidCursor(_)
+            | Self::WorkflowTypeNotSupported { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionNotFound
             | Self::ExpressNotRecorded
             | Self::WebhookNotFound
+            | Self::WorkflowNotFound(_)
             | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +103,8 @@ impl ApiError {
             Self::WebhookNotFound => "webhook-not-found",
             Self::Unprocessable(_) => "state-machine-not-allowed",
             Self::RouteNotFound => "not-found",
+            Self::WorkflowNotFound(_) => "workflow-not-found",
+            Self::WorkflowTypeNotSupported { .. } => "workflow-type-not-supported",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidWait(_) => "invalid-wait",
             Self::PayloadTooLarge => "payload-too-large",
@@ -124,6 +136,8 @@ impl ApiError {
             Self::WebhookNotFound => "Webhook not found",
             Self::Unprocessable(_) => "State machine not allowed",
             Self::RouteNotFound => "Not found",
+            Self::WorkflowNotFound(_) => "Workflow not found",
+            Self::WorkflowTypeNotSupported { .. } => "Workflow type not supported",
             Self::MethodNotAllowed => "Method not allowed",
             Self::InvalidWait(_) => "Invalid wait",
             Self::PayloadTooLarge => "Payload too large",
@@ -151,6 +165,12 @@ impl ApiError {
             }
             Self::ExpressNotRecorded => "Step Functions keeps no record of Express executions that DescribeExecution could read; their results exist here only once the state machine's log subscription has delivered them (usually within seconds of the stop), and are kept for the table's retention.".into(),
             Self::RouteNotFound => "No route matches this path.".into(),
+            Self::WorkflowNotFound(name) => format!(
+                "No workflow named {name:?} is configured in this deployment; GET /workflows lists them."
+            ),
+            Self::WorkflowTypeNotSupported { name, kind, hint } => {
+                format!("{name:?} is an {kind} workflow: {hint}")
+            }
             Self::WebhookNotFound => "No webhook endpoint (or delivery of it) has this id.".into(),
             Self::Unprocessable(why) => why.clone(),
             Self::MethodNotAllowed => "This route does not accept this method.".into(),

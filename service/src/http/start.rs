@@ -16,7 +16,7 @@ use super::executions::respond;
 use super::headers::{preference_applied, requested_wait, PREFERENCE_APPLIED};
 use super::problem::ApiError;
 use super::{counted, AppState};
-use crate::domain::Budget;
+use crate::domain::{Budget, StateMachineArn};
 
 /// Step Functions' limit on an execution's input.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
@@ -46,6 +46,18 @@ async fn start_and_wait(
     let Some(machine) = state.start_machine.as_ref() else {
         return Err(ApiError::RouteNotFound);
     };
+    start_and_wait_on(&state, machine, entry, query, &headers, body).await
+}
+
+/// Starts `machine` with the body as input and waits, within a budget that began at `entry`.
+pub(super) async fn start_and_wait_on(
+    state: &AppState,
+    machine: &StateMachineArn,
+    entry: Instant,
+    query: Result<Query<StartQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
     let body = body.map_err(|rejection| {
@@ -57,7 +69,7 @@ async fn start_and_wait(
     })?;
     let input = input_of(&body)?;
     let wait =
-        requested_wait(query.wait.as_deref(), &headers, state.max_wait)?.unwrap_or(state.max_wait);
+        requested_wait(query.wait.as_deref(), headers, state.max_wait)?.unwrap_or(state.max_wait);
     let name = query
         .name
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -73,7 +85,7 @@ async fn start_and_wait(
         .iter()
         .map(|v| (header::ACCEPT_ENCODING, v.clone()))
         .collect();
-    let mut response = respond(&state, &arn, answer, &accepts);
+    let mut response = respond(state, &arn, answer, &accepts);
     response
         .headers_mut()
         .insert(PREFERENCE_APPLIED, preference_applied(wait));

@@ -56,6 +56,8 @@ struct Registration {
     #[serde(default)]
     state_machines: Option<Vec<String>>,
     #[serde(default)]
+    workflows: Option<Vec<String>>,
+    #[serde(default)]
     statuses: Option<Vec<String>>,
     #[serde(default)]
     description: Option<String>,
@@ -75,6 +77,7 @@ fn view(endpoint: &Endpoint) -> Value {
         "id": endpoint.id,
         "url": endpoint.url,
         "stateMachines": endpoint.state_machines,
+        "workflows": endpoint.workflows.as_deref().unwrap_or_default(),
         "statuses": endpoint.statuses,
         "description": endpoint.description,
         "createdAt": crate::domain::execution::rfc3339_millis(
@@ -177,6 +180,22 @@ fn endpoint_of(state: &AppState, registration: Registration) -> Result<Endpoint,
             Some(machines)
         }
     };
+    let workflows = match registration.workflows {
+        None => None,
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::InvalidInput(
+                "workflows: name at least one, or leave it out for every workflow".into(),
+            ))
+        }
+        Some(names) => {
+            if let Some(unknown) = names.iter().find(|n| state.workflows.get(n).is_none()) {
+                return Err(ApiError::Unprocessable(
+                    EndpointError::Workflow(unknown.clone()).to_string(),
+                ));
+            }
+            Some(names)
+        }
+    };
     if registration
         .description
         .as_ref()
@@ -192,6 +211,7 @@ fn endpoint_of(state: &AppState, registration: Registration) -> Result<Endpoint,
         id: format!("wh_{}", uuid::Uuid::new_v4().simple()),
         url,
         state_machines,
+        workflows,
         statuses,
         description: registration.description,
         created_at_ms: u64::try_from(created.as_millis()).unwrap_or(u64::MAX),
