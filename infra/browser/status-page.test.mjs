@@ -206,9 +206,24 @@ test("the status and machine filters narrow the list", async () => {
   await page.selectOption("#machine", machines.GREETING_ARN);
   await until("only the greeting machine", async () => {
     const arns = await page.locator("tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.arn));
-    return arns.length === 2 && arns.every((a) => a.includes(":api-sfn-greeting:"));
+    return arns.length === 2 && arns.every((a) => a.includes(":greeting:"));
   });
   await page.selectOption("#machine", "");
+});
+
+test("each workflow has a link by name that opens the page on it", async () => {
+  const links = await page.locator("#workflows a").evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute("href")]));
+  assert.deepEqual(links.map(([text]) => text), ["greeting", "rejected", "hello (express)"]);
+  await page.getByRole("link", { name: "greeting", exact: true }).click();
+  await page.waitForURL(/\?workflow=greeting$/);
+  assert.equal(await page.locator("#machine").inputValue(), machines.GREETING_ARN);
+  assert.equal(await page.getByRole("link", { name: "greeting", exact: true }).getAttribute("aria-current"), "page");
+  await until("only the greeting workflow", async () => {
+    const arns = await page.locator("tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.arn));
+    return arns.length === 2 && arns.every((a) => a.includes(":greeting:"));
+  });
+  await page.selectOption("#machine", "");
+  assert.ok(!page.url().includes("workflow="), "all workflows: the plain URL");
 });
 
 test("axe-core finds no violations, and the page fits a phone", async () => {

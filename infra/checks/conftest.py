@@ -123,6 +123,6 @@ def emulator():
 def machines(emulator):
     return {
         "standardStateMachineArn": emulator.create_machine("Greeting", MACHINES / "greeting.asl.json", "STANDARD"),
-        "expressStateMachineArn": emulator.create_machine("Express", MACHINES / "express.asl.json", "EXPRESS"),
+        "expressStateMachineArn": emulator.create_machine("Express", MACHINES / "hello.express.asl.json", "EXPRESS"),
         "rejected": emulator.create_machine("Rejected", MACHINES / "rejected.asl.json", "STANDARD"),
     }

@@ -7,7 +7,8 @@ Prints `READY <port>` on stdout once it answers, then serves until SIGINT/SIGTER
 with --exit-on-eof, until its standard input closes (so a test run that dies takes it along).
 
 Beside the AWS APIs it answers two paths of its own, for tests and benchmarks:
-  GET    /_emulator/counts   calls per X-Amz-Target, and per "Target executionArn"
+  GET    /_emulator/counts   calls per X-Amz-Target, per "Target executionArn" and per
+                              "Target stateMachineArn" (the ARN a call names)
   DELETE /_emulator/counts   resets them
   POST   /_emulator/faults   {"target": "AWSStepFunctions.DescribeExecution" | "*",
                               "mode": "throttle" | "delay" | "unavailable",
@@ -69,7 +70,8 @@ class Instrumented:
             environ["wsgi.input"] = io.BytesIO(body)
             arn = None
             try:
-                arn = json.loads(body or b"{}").get("executionArn")
+                payload = json.loads(body or b"{}")
+                arn = payload.get("executionArn") or payload.get("stateMachineArn")
             except (ValueError, AttributeError):
                 pass
             fault = self.take_fault(target, arn, body)

@@ -4,7 +4,9 @@ It reads the deployed definition itself, so a route added there works here uncha
 - `aws` integrations (the Step Functions routes) render the definition's request template with
   the Velocity engine and $input/$util/$context of the offline checks (infra/api/apigw_vtl.py),
   send it to the emulator's Step Functions API, select the integration response by status
-  (selectionPattern), render its template and apply $context.responseOverride;
+  (selectionPattern), render its template and apply $context.responseOverride; a start on a
+  machine that is not a configured workflow is refused as the gateway role's IAM policy refuses it
+  (iam.py), without reaching the emulator;
 - `aws_proxy` integrations go to sfn-results with method, path, query, headers and body intact;
 - `mock` integrations (CORS preflights) render their template's statusCode;
 - what API Gateway answers itself (no such method, media type, size, timeouts) comes from the
@@ -15,13 +17,10 @@ What it does not reproduce is listed in infra/local/README.md.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import re
-import select
 import socket
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -35,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 import definition  # noqa: E402  (shared with infra/checks)
 from apigw_vtl import context as vtl_context  # noqa: E402
 from apigw_vtl import render  # noqa: E402
+from iam import StartPolicy  # noqa: E402
+from upstream import Upstream  # noqa: E402
 
 REGION = "us-east-1"
 # API Gateway REST APIs take request payloads up to 10 MB.
@@ -75,79 +76,6 @@ class Answer:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class Upstream:
-    """One keep-alive HTTP/1.1 connection per gateway thread to one loopback server.
-
-    A server may answer before it has read the whole request body (sfn-results answers 413 as
-    soon as a declared length passes its limit) and close the connection. The body is written in
-    pieces, watching the socket: once the upstream answers, or a write fails because it closed
-    (EPIPE, ECONNRESET), whatever it answered is read and relayed, as API Gateway relays it.
-    """
-
-    PIECE = 256 * 1024
-
-    def __init__(self, port: int):
-        self.port = port
-        self.local = threading.local()
-
-    def send(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, timeout: float):
-        head = [f"{method} {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers]
-        head.append(f"Content-Length: {len(body)}")
-        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        deadline = time.monotonic() + timeout
-        for attempt in (1, 2):
-            sock = getattr(self.local, "sock", None)
-            reused = sock is not None
-            if sock is None:
-                sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.local.sock = None  # back only once this exchange ended cleanly
-            try:
-                complete = self.write(sock, request, body, deadline)
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                response = http.client.HTTPResponse(sock, method=method)
-                try:
-                    response.begin()
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                    # Closed without a word: a kept-alive connection the server had closed
-                    # meanwhile. Once more on a new one (it never saw this request).
-                    sock.close()
-                    if attempt == 2 or not reused:
-                        raise
-                    continue
-                data = response.read()
-                if complete and not response.will_close:
-                    self.local.sock = sock
-                else:
-                    sock.close()
-                return response.status, response.getheaders(), data
-            except BaseException:
-                sock.close()
-                raise
-        raise AssertionError("unreachable")
-
-    def write(self, sock: socket.socket, request: bytes, body: bytes, deadline: float) -> bool:
-        """Writes the request; False when the upstream answered or closed before taking all of it."""
-        data = memoryview(request + body) if len(body) <= self.PIECE else None
-        pieces = [data] if data is not None else [memoryview(request), memoryview(body)]
-        for piece in pieces:
-            sent = 0
-            while sent < len(piece):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("writing the request to the upstream timed out")
-                readable, writable, _ = select.select([sock], [sock], [], left)
-                if readable:
-                    return False  # an early answer (or a close): read it
-                if not writable:
-                    continue
-                try:
-                    sent += sock.send(piece[sent:sent + self.PIECE])
-                except (BrokenPipeError, ConnectionResetError):
-                    return False  # it closed while we wrote: what it answered is still readable
-        return True
-
-
 def header(headers: list[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name.lower()), None)
 
@@ -171,8 +99,9 @@ class Gateway:
     """Answers one request the way the deployed API Gateway stage would."""
 
     def __init__(self, doc: dict, stage_variables: dict[str, str], service: int, emulator: int,
-                 timeout_ms: int | None = None):
+                 timeout_ms: int | None = None, policy: StartPolicy | None = None):
         self.doc = doc
+        self.policy = policy or StartPolicy([])
         self.stage_variables = stage_variables
         self.service = Upstream(service)
         self.emulator = Upstream(emulator)
@@ -245,6 +174,9 @@ class Gateway:
             action = integration["uri"].rsplit(":states:action/", 1)
             if len(action) != 2:
                 return self.gateway_response("DEFAULT_5XX", ctx["requestId"])  # not a Step Functions action
+            refused = self.policy.refusal(action[1], request)
+            if refused is not None:
+                return self.integration_response(integration, *refused, params, ctx)
             status, upstream, data = self.emulator.send("POST", "/", [
                 ("Host", f"127.0.0.1:{self.emulator.port}"),
                 ("Content-Type", "application/x-amz-json-1.0"),
@@ -424,13 +356,14 @@ class Handler(BaseHTTPRequestHandler):
         pass  # sfn-results and the emulator log; an access line per request would drown them
 
 
-def build(stage_variables: dict[str, str], service: int, emulator: int, timeout_ms: int | None = None) -> Gateway:
+def build(stage_variables: dict[str, str], service: int, emulator: int, timeout_ms: int | None = None,
+          workflows: list[str] | None = None) -> Gateway:
     """The definition as this stage deploys it: IAM auth off, no CORS origin, no browser user pool,
     region us-east-1."""
     doc = definition.resolve(definition.load(), {"AWS::Partition": "aws", "AWS::Region": REGION,
                                                  "AuthType": "NONE"},
                              {"HasAllowedOrigin": False, "HasBrowserUserPool": False})
-    return Gateway(doc, stage_variables, service, emulator, timeout_ms)
+    return Gateway(doc, stage_variables, service, emulator, timeout_ms, StartPolicy(workflows or []))
 
 
 def main() -> int:
@@ -440,13 +373,16 @@ def main() -> int:
     parser.add_argument("--emulator-port", type=int, required=True, help="the emulator on 127.0.0.1")
     parser.add_argument("--stage-variable", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--integration-timeout-ms", type=int, help="overrides timeoutInMillis (tests only)")
+    parser.add_argument("--workflow", action="append", default=[], metavar="ARN",
+                        help="a state machine the gateway may start (repeat); none: IAM is not modelled")
     args = parser.parse_args()
     host, port = args.listen.rsplit(":", 1)
     server = Server((host, int(port)), Handler)
     variables = dict(v.split("=", 1) for v in args.stage_variable)
     # Status URLs point back at this gateway unless the caller names another base.
     variables.setdefault("publicBaseUrl", f"http://{host}:{server.server_address[1]}")
-    Handler.gateway = build(variables, args.service_port, args.emulator_port, args.integration_timeout_ms)
+    Handler.gateway = build(variables, args.service_port, args.emulator_port, args.integration_timeout_ms,
+                            args.workflow)
     print(f"READY {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Command 1: brings up everything the service needs locally and serves until Ctrl-C.
-# Installs the pinned emulator into .venv/, builds sfn-results, starts the events function's Lambda
-# runtime API (infra/local/lambda_runtime.py) and the emulator (state machine execution on; the
-# EXPRESS machine's execution logs delivered to that runtime as a log subscription delivers them),
-# creates the results table, the sample state machines from infra/, the webhooks table and the
-# delivery queue (with its dead-letter queue), starts the local API Gateway
+# Installs the pinned emulator into .venv/, finds the workflows, builds sfn-results, starts the
+# events function's Lambda runtime API (infra/local/lambda_runtime.py) and the emulator (state
+# machine execution on; the EXPRESS machines' execution logs delivered to that runtime as a log
+# subscription delivers them), creates the results table, a state machine per workflow, the
+# webhooks table and the delivery queue (with its dead-letter queue), starts the local API Gateway
 # (infra/local/gateway.py), which serves every route of infra/api/gateway.openapi.json, behind it
 # sfn-results on an internal free port (the API, reconcile, and the webhook delivery worker), and
 # sfn-results with _HANDLER=events under the runtime API (Express results become readable).
 #   LISTEN_ADDR   where the API listens (default 127.0.0.1:3000; port 0 picks a free one)
+#   WORKFLOW_DIRS folders (colon-separated) whose *.asl.json are workflows beside infra/state-machines/
+#                 (NAME.asl.json: STANDARD workflow NAME; NAME.express.asl.json: EXPRESS; see bootstrap.py)
 #   EMULATOR_PORT where the emulator listens (default: a free port)
 #   WEBHOOK_RETRY_SCHEDULE, RECONCILE_SECONDS, RUST_LOG ... reach sfn-results when set
 set -euo pipefail
@@ -20,8 +22,9 @@ listen=${LISTEN_ADDR:-127.0.0.1:3000}
 
 pids=()
 cleanup() {
+  [ ${#pids[@]} -gt 0 ] || return 0
   echo
-  echo "stopping: ${pids[*]:-nothing}"
+  echo "stopping: ${pids[*]}"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -30,6 +33,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 python=$(infra/local/venv.sh)
+
+# Before the build: a workflow folder up.sh cannot serve is named at once, in one line.
+found=$("$python" infra/local/bootstrap.py --check)
+echo "==> workflows: ${found#WORKFLOWS=}"
 
 echo "==> building sfn-results"
 cargo build --locked -p sfn-results --bin sfn-results
@@ -65,34 +72,50 @@ port=$(wait_ready "$emulator_pid" "$ready") || { echo "the emulator did not star
 rm -f "$ready"
 emulator="http://127.0.0.1:$port"
 
-echo "==> creating the tables, the sample state machines and the delivery queue"
+echo "==> creating the tables, a state machine per workflow and the delivery queue"
 bootstrap=$("$python" infra/local/bootstrap.py --endpoint "$emulator")
 eval "$bootstrap"
+# The aliases (POST /executions, /executions/wait; /executions/sync, /executions/express) start the
+# first STANDARD and the first EXPRESS workflow found: infra/state-machines/ is read first, each
+# folder by file name, so the samples greeting and hello, whatever WORKFLOW_DIRS adds.
+first_standard=${STANDARD_WORKFLOWS%%,*}
+first_express=${EXPRESS_WORKFLOWS%%,*}
+prefix=$WORKFLOW_ARN_PREFIX
+allowed=() gateway_iam=()
+for workflow in ${WORKFLOWS//,/ }; do
+  allowed+=("$prefix${workflow%:*}")
+  gateway_iam+=(--workflow "$prefix${workflow%:*}")
+done
 
 service_port=$(free_port)
 # The gateway first: its address is the public base URL of the statusUrl in webhook payloads.
 echo "==> starting the local API Gateway on $listen (infra/api/gateway.openapi.json)"
 ready=$(mktemp)
+# As the stack deploys the stage: the aliases' machines and the prefix of the workflow routes' ARNs
+# as stage variables, and a role that may start the workflows only (anything else is refused as IAM
+# refuses it, 404 workflow-not-found).
 "$python" infra/local/gateway.py --listen "$listen" --service-port "$service_port" --emulator-port "$port" \
-  --stage-variable "standardStateMachineArn=$GREETING_ARN" \
-  --stage-variable "expressStateMachineArn=$EXPRESS_ARN" >"$ready" &
+  --stage-variable "standardStateMachineArn=$first_standard" \
+  --stage-variable "expressStateMachineArn=$first_express" \
+  --stage-variable "workflowArnPrefix=$prefix" "${gateway_iam[@]}" >"$ready" &
 pids+=($!)
 gateway_port=$(wait_ready "$!" "$ready") || { echo "the gateway did not start" >&2; exit 1; }
 rm -f "$ready"
 api="http://${listen%:*}:$gateway_port"
 
-# As the stack configures the functions: every machine readable, the EXPRESS one listed from the
-# table (Step Functions lists no Express executions), reconcile on the STANDARD ones only.
+# As the stack configures the functions: every workflow readable (the service names them by their
+# machines), the EXPRESS ones listed from the table (Step Functions lists no Express executions),
+# reconcile on the STANDARD ones only.
 export RESULTS_TABLE WEBHOOKS_TABLE DELIVERY_QUEUE_URL
-export ALLOWED_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN,$EXPRESS_ARN"
-export RECONCILE_STATE_MACHINES="$GREETING_ARN,$REJECTED_ARN"
+ALLOWED_STATE_MACHINES=$(IFS=,; echo "${allowed[*]}")
+export ALLOWED_STATE_MACHINES EXPRESS_STATE_MACHINES=$EXPRESS_WORKFLOWS
+export RECONCILE_STATE_MACHINES=$STANDARD_WORKFLOWS
 export AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator AWS_ENDPOINT_URL_SQS=$emulator
 # WEBHOOK_ALLOW_LOOPBACK: local receivers listen on http://127.0.0.1 (never set in the stack).
 export WEBHOOK_ALLOW_LOOPBACK=true PUBLIC_BASE_URL=$api
 
 echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
-START_STATE_MACHINE=$GREETING_ARN EXPRESS_STATE_MACHINES=$EXPRESS_ARN LISTEN_ADDR=127.0.0.1:$service_port \
-  target/debug/sfn-results &
+START_STATE_MACHINE=$first_standard LISTEN_ADDR=127.0.0.1:$service_port target/debug/sfn-results &
 pids+=($!)
 service_pid=$!
 
@@ -125,9 +148,19 @@ api-sfn is up.
   webhooks    $WEBHOOKS_TABLE   (endpoints, deliveries)
   queue       $DELIVERY_QUEUE_URL   (webhook deliveries; worker in sfn-results)
   dead letters $DELIVERY_DLQ_URL
-  machines    $GREETING_ARN
-              $REJECTED_ARN
-              $EXPRESS_ARN
+  workflows   $api/workflows   (infra/state-machines/ and WORKFLOW_DIRS, named by file)
+$(for workflow in ${WORKFLOWS//,/ }; do
+    name=${workflow%:*} kind=${workflow#*:}
+    echo "    $name ($kind)   $prefix$name"
+    echo "      POST $api/workflows/$name/executions        start: 202 + statusUrl"
+    if [ "$kind" = EXPRESS ]; then
+      echo "      POST $api/workflows/$name/executions/sync   run: 200 with its output"
+    else
+      echo "      POST $api/workflows/$name/executions/wait   start and wait: 200 with its result"
+    fi
+    echo "      GET  $api/workflows/$name/executions        its executions"
+  done)
+  aliases     POST /executions, /executions/wait -> ${first_standard##*:}; POST /executions/sync, /executions/express -> ${first_express##*:}
 
 Try it, copy and paste (bash; the README's lines, which infra/local/tests run as written):
 

@@ -1,7 +1,8 @@
 """The local environment for these tests: infra/local/up.sh itself, on free loopback ports.
 
 One session starts up.sh with LISTEN_ADDR=127.0.0.1:0 (the README's command 1, as a user runs
-it), reads the addresses from what it prints, and stops it with SIGTERM at the end (up.sh stops
+it) and WORKFLOW_DIRS naming tests/workflows/ (two workflows beside the samples), reads the
+addresses from what it prints, and stops it with SIGTERM at the end (up.sh stops
 what it started). Tests talk HTTP to the API it serves, and boto3 to the emulator only to read
 back what reached Step Functions.
 """
@@ -38,6 +39,8 @@ SERVICE_ENV = {
     "WEBHOOK_RETRY_SCHEDULE": os.environ.get("WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
     "RECONCILE_SECONDS": os.environ.get("RECONCILE_SECONDS", "1"),
 }
+# A folder of workflows as a team brings its own: up.sh serves them beside infra/state-machines/.
+WORKFLOW_DIR = ROOT / "infra/local/tests/workflows"
 
 
 def pytest_configure(config):
@@ -83,7 +86,7 @@ class Local:
 @pytest.fixture(scope="session")
 def local():
     log = tempfile.NamedTemporaryFile("w+", prefix="up-", suffix=".log", delete=False)
-    env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", **SERVICE_ENV)
+    env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", WORKFLOW_DIRS=str(WORKFLOW_DIR), **SERVICE_ENV)
     process = subprocess.Popen([str(ROOT / "infra/local/up.sh")], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + START_TIMEOUT

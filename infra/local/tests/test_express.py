@@ -19,8 +19,8 @@ from datetime import datetime
 import pytest
 
 PROBLEM = "application/problem+json"
-EXPRESS = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-express"
-EXPRESS_ARN = re.compile(r"^arn:aws:states:us-east-1:123456789012:express:api-sfn-express:(?P<name>[^:]+):"
+EXPRESS = "arn:aws:states:us-east-1:123456789012:stateMachine:hello"
+EXPRESS_ARN = re.compile(r"^arn:aws:states:us-east-1:123456789012:express:hello:(?P<name>[^:]+):"
                          r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -117,8 +117,8 @@ def test_the_events_function_gets_what_a_cloudwatch_logs_subscription_delivers(l
     assert [record["type"] for _, _, record in found] == ["ExecutionStarted", "ExecutionSucceeded"]
     for batch, event, record in found:
         assert batch["messageType"] == "DATA_MESSAGE" and batch["owner"] == "123456789012"
-        assert batch["logGroup"] == "/aws/vendedlogs/states/api-sfn-express"
-        assert batch["logStream"].startswith("states/api-sfn-express/")
+        assert batch["logGroup"] == "/aws/vendedlogs/states/hello"
+        assert batch["logStream"].startswith("states/hello/")
         assert batch["subscriptionFilters"] and all(isinstance(f, str) for f in batch["subscriptionFilters"])
         assert re.fullmatch(r"\d{56}", event["id"]) and event["timestamp"] == int(record["event_timestamp"])
         assert set(record) == {"id", "type", "details", "previous_event_id", "event_timestamp", "execution_arn",
@@ -162,7 +162,13 @@ def test_a_failed_invocation_of_the_events_function_is_redelivered_and_the_resul
     document = waited(local, answer["statusUrl"], "express SUCCEEDED after a redelivery")
     assert document["output"] == {"greeting": "Hello, Again!", "echo": 2}
     assert abs(epoch(document["startDate"]) - answer["startDate"]) < 0.002
-    mine = invocations_of(local, answer["executionArn"])
+    # The retried invocation stores the result, then answers the runtime API: wait for that answer.
+    deadline = time.monotonic() + 30
+    while True:
+        mine = invocations_of(local, answer["executionArn"])
+        if all(invocation["state"] == "succeeded" for invocation in mine) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert all(invocation["state"] == "succeeded" for invocation in mine), mine
     failed = [invocation for invocation in mine if invocation["errors"]]
     assert [record["type"] for _, _, record in records_in(failed[0])] == ["ExecutionSucceeded"]
@@ -173,10 +179,18 @@ def invocations_of(local, arn: str) -> list[dict]:
     return [i for i in invocations(local) if any(record["execution_arn"] == arn for _, _, record in records_in(i))]
 
 
-def records_of(local, arn: str) -> list[tuple[dict, dict, dict]]:
-    """(batch, log event, record) for each log record of `arn` the events function was invoked with."""
-    return [found for i in invocations(local) if i["state"] == "succeeded"
-            for found in records_in(i) if found[2]["execution_arn"] == arn]
+def records_of(local, arn: str, count: int = 2) -> list[tuple[dict, dict, dict]]:
+    """(batch, log event, record) for each log record of `arn` the events function was invoked with
+    and answered, once there are `count` (its start and its stop). The function stores the result
+    before it answers the runtime API, so a stored result can be seen a moment before its
+    invocation is marked succeeded: this waits for that, not for a time (30 s cap, against a hang)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [found for i in invocations(local) if i["state"] == "succeeded"
+                 for found in records_in(i) if found[2]["execution_arn"] == arn]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def records_in(invocation: dict) -> list[tuple[dict, dict, dict]]:

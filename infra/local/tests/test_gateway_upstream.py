@@ -24,7 +24,7 @@ from conftest import ROOT
 # Over any loopback send buffer the kernel grants (tcp_wmem's maximum is 4 MiB by default),
 # under API Gateway's 10 MB request limit.
 BODY_BYTES = 9 * 1024 * 1024
-MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-greeting"
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:greeting"
 
 
 class EarlyAnswerer:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 PROBLEM = "application/problem+json"
-GREETING = "arn:aws:states:us-east-1:123456789012:stateMachine:api-sfn-greeting"
+GREETING = "arn:aws:states:us-east-1:123456789012:stateMachine:greeting"
 STARTS = ["/executions", "/executions/express", "/executions/sync"]
 REFUSED_NAMES = [
     ("a space", "a b"),

@@ -68,11 +68,11 @@ def test_an_express_start_answers_202_with_its_status_url_and_the_input_reaches_
     assert answer["statusUrl"] == f"{local.api}/executions/{answer['executionArn']}"
     assert started.headers["cache-status"] == "api-gateway; fwd=bypass"
     # AWS's Express ARN; the emulator runs it as a moto execution of its own, named apart.
-    assert answer["executionArn"].startswith("arn:aws:states:us-east-1:123456789012:express:api-sfn-express:"
+    assert answer["executionArn"].startswith("arn:aws:states:us-east-1:123456789012:express:hello:"
                                              "express-async-1:")
     behind = local.request("GET", "/_emulator/express", base=local.emulator).json()[answer["executionArn"]]
     described = local.sfn().describe_execution(executionArn=behind)
-    assert ":stateMachine:api-sfn-express" in described["stateMachineArn"]
+    assert ":stateMachine:hello" in described["stateMachineArn"]
     assert described["input"] == body
 
 
@@ -88,7 +88,7 @@ def test_a_sync_execution_that_fails_answers_502_with_its_error_and_cause(local)
     problem = assert_problem(local.post_json("/executions/sync", '{"fail": true}'), 502, "execution-failed")
     assert problem["error"] == "Greeting.Refused"
     assert problem["cause"] == 'The input asked for a "failure": it\'s what {"fail": true} does.'
-    assert ":express:api-sfn-express:" in problem["executionArn"]
+    assert ":express:hello:" in problem["executionArn"]
 
 
 def test_a_sync_execution_over_its_timeout_answers_504_timed_out(local):
@@ -101,7 +101,7 @@ def test_a_sync_execution_over_its_timeout_answers_504_timed_out(local):
 @contextlib.contextmanager
 def another_gateway(local, *, service_port: str | None = None, timeout_ms: str = "29000"):
     """A second gateway beside up.sh's, on a free port: another integration timeout or upstream."""
-    express = next(line.split()[-1] for line in local.banner.splitlines() if "stateMachine:api-sfn-express" in line)
+    express = next(line.split()[-1] for line in local.banner.splitlines() if "stateMachine:hello" in line)
     gateway = subprocess.Popen(
         [sys.executable, str(ROOT / "infra/local/gateway.py"), "--listen", "127.0.0.1:0",
          "--service-port", service_port or local.service.rsplit(":", 1)[1],

@@ -12,7 +12,7 @@ GATEWAY_ANSWER = "api-gateway; fwd=bypass"
 
 def sample_path(resource: str) -> str:
     path = re.sub(r"\{[^}]+\+\}", "some/where/else", resource)
-    return re.sub(r"\{[^}]+\}", "arn:aws:states:us-east-1:123456789012:execution:api-sfn-greeting:nope", path)
+    return re.sub(r"\{[^}]+\}", "arn:aws:states:us-east-1:123456789012:execution:greeting:nope", path)
 
 
 def served(local, method: str, path: str) -> bool:

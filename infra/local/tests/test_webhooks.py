@@ -29,9 +29,9 @@ from conftest import ROOT, SERVICE_ENV
 PROBLEM = "application/problem+json"
 SCHEDULE = [int(s) for s in SERVICE_ENV["WEBHOOK_RETRY_SCHEDULE"].split(",")]
 ACCOUNT_REGION = "us-east-1:123456789012"
-GREETING = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:api-sfn-greeting"
-REJECTED = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:api-sfn-rejected"
-EXPRESS = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:api-sfn-express"
+GREETING = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:greeting"
+REJECTED = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:rejected"
+EXPRESS = f"arn:aws:states:{ACCOUNT_REGION}:stateMachine:hello"
 # Long enough for the schedule above, its jitter and the worker's polling; never a speed claim.
 PATIENCE = 30.0
 
