@@ -33,6 +33,8 @@ unset AWS_SESSION_TOKEN AWS_PROFILE
 # checkov: no calls home for guidelines or versions.
 export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_VERSION_CHECK=true
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 SAM_CLI_TELEMETRY=0
+# The stack's Fn::ForEach (AWS::LanguageExtensions): sam build and package read it only when asked.
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -110,7 +112,9 @@ check_checkov() {
     local checkov="$CHECKOV_VENV/bin/checkov" file
     "$checkov" --version
     python infra/checks/inline_stack.py "$WORK/stack.inlined.yaml"
-    for file in stack.yaml "$WORK/stack.inlined.yaml"; do
+    # And as deployed with 20 STANDARD and 20 EXPRESS workflows (Fn::ForEach expanded).
+    "$SAM_VENV/bin/python" infra/checks/expand_stack.py --standard 20 --express 20 --write "$WORK/stack.workflows.json"
+    for file in stack.yaml "$WORK/stack.inlined.yaml" "$WORK/stack.workflows.json"; do
         echo "checkov (cloudformation): ${file#"$WORK"/}"
         "$checkov" --quiet --compact --skip-download --framework cloudformation --file "$file" || return 1
     done
@@ -118,6 +122,12 @@ check_checkov() {
     # which checkov's OpenAPI checks do not read (it is covered by the scans above).
     echo "checkov (openapi): infra/openapi.json"
     "$checkov" --quiet --compact --skip-download --framework openapi --file infra/openapi.json
+}
+
+# The template expanded with 1, 5, 20, 50 and 53 workflows of each type, against CloudFormation's,
+# Lambda's, IAM's and EventBridge's limits (the figures in infra/DEPLOY.md).
+check_workflow_figures() {
+    "$SAM_VENV/bin/python" infra/checks/expand_stack.py 1 5 20 50 53
 }
 
 check_templates() {
@@ -195,6 +205,12 @@ local = re.findall(r"(?:CodeUri|Location): (?!s3://)(\S+)", text)
 assert not local, f"left unpackaged: {local}"
 assert text.count("s3://artifacts/api-sfn-proto/") >= 2 and text.count("Bucket: artifacts") == 2, "artifacts missing"
 print("packaged: function code, both state machine definitions and the API definition are in S3")
+# Left for CloudFormation's AWS::LanguageExtensions, not worked out here with default values: the
+# log subscriptions' Fn::ForEach, and the ARN prefix the functions' workflow names are cut from.
+prefix = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+assert "Fn::ForEach::WorkflowLogSubscriptions" in text, "Fn::ForEach expanded by sam"
+assert text.count(prefix) >= 10, "the workflow names' Fn::Split resolved by sam"
+print("packaged: Fn::ForEach and the workflow names' Fn::Split left for AWS::LanguageExtensions")
 PY
 }
 
@@ -204,6 +220,7 @@ step "OpenAPI 3.1 document valid" check_openapi
 step "cfn-lint" check_cfn_lint
 step "sam validate --lint" check_sam_validate
 step "checkov" check_checkov
+step "stack with 1, 5, 20, 50 and 53 workflows: figures against the limits" check_workflow_figures
 step "mapping templates, gateway definition, stack roles and targets (pytest, moto)" check_templates
 if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
     log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"

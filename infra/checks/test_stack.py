@@ -1,8 +1,10 @@
-"""stack.yaml as written: who may do what, and where the push path's events go.
+"""stack.yaml as written, deployed with no workflows (the samples): who may do what, and where
+the push path's events go.
 
 cfn-lint, checkov and sam validate check the template's shape; these check what they
 cannot know: which role may call which action on which resource, and that every
-invoker of the events function points at it and nothing else.
+invoker of the events function points at it and nothing else. test_workflows_stack.py
+checks the same wiring with workflows given.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inline_stack import Loader, Tag
+from inline_stack import Tag
+from stack_model import configured, load, value
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK = yaml.load((ROOT / "stack.yaml").read_text(encoding="utf-8"), Loader=Loader)
+# StandardWorkflows and ExpressWorkflows empty: the two sample machines are the workflows.
+STACK = configured(load())
 RESOURCES = STACK["Resources"]
+# What Ref returns for the sample machines, for the values worked out from their ARNs.
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+REFS = {"GreetingStateMachine": MACHINE + "Greeting", "ExpressStateMachine": MACHINE + "Express"}
 STOPPED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -74,9 +81,7 @@ def sub_text(value) -> str:
     return value.value
 
 
-STANDARD_EXECUTIONS = (
-    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${GreetingStateMachine.Name}:*"
-)
+STANDARD_EXECUTIONS = ["arn:aws:states:us-east-1:123456789012:execution:Greeting:*"]
 
 
 def test_the_events_function_is_the_same_build_as_the_result_function_with_handler_events():
@@ -96,8 +101,23 @@ def test_the_events_function_is_the_same_build_as_the_result_function_with_handl
 @pytest.mark.parametrize("function", ["ResultsFunction", "EventsFunction", "DeliveriesFunction"])
 def test_every_function_reads_both_machines_so_express_results_are_readable(function):
     variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
-    assert sub_text(variables["ALLOWED_STATE_MACHINES"]) == "${GreetingStateMachine},${ExpressStateMachine}"
+    # The samples by ARN (their names are CloudFormation's); the prefix names the workflows given.
+    # Each once: the service allows the EXPRESS machines without ALLOWED_STATE_MACHINES naming them.
+    assert same(variables["ALLOWED_STATE_MACHINES"], ref("GreetingStateMachine"))
+    assert same(variables["EXPRESS_STATE_MACHINES"], ref("ExpressStateMachine"))
+    assert sub_text(variables["STATE_MACHINE_ARN_PREFIX"]) == (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:")
     assert same(variables["RESULTS_TABLE"], ref("ResultsTable"))
+
+
+def test_reconcile_lists_the_standard_sample_only_because_the_events_function_knows_the_express_one():
+    events = RESOURCES["EventsFunction"]["Properties"]["Environment"]["Variables"]
+    results = RESOURCES["ResultsFunction"]["Properties"]["Environment"]["Variables"]
+    # Unset, RECONCILE_STATE_MACHINES is the allowed machines but the EXPRESS ones: the Greeting one.
+    assert "RECONCILE_STATE_MACHINES" not in events
+    assert same(events["EXPRESS_STATE_MACHINES"], ref("ExpressStateMachine"))
+    assert same(results["EXPRESS_STATE_MACHINES"], ref("ExpressStateMachine"))
+    assert same(results["START_STATE_MACHINE"], ref("GreetingStateMachine"))
 
 
 def test_the_events_function_may_only_describe_and_list_the_standard_machine_and_use_the_table():
@@ -114,9 +134,9 @@ def test_the_events_function_may_only_describe_and_list_the_standard_machine_and
     }
     for action, resource in allowed:
         if action == "states:DescribeExecution":
-            assert sub_text(resource) == STANDARD_EXECUTIONS
+            assert value(resource, REFS) == STANDARD_EXECUTIONS
         elif action == "states:ListExecutions":
-            assert same(resource, ref("GreetingStateMachine"))
+            assert same(resource, [ref("GreetingStateMachine")])
         elif action == "sqs:SendMessage":
             assert same(resource, get_att("DeliveryQueue"))
         elif action in ("dynamodb:DeleteItem", "dynamodb:Query"):
@@ -133,7 +153,7 @@ def test_no_function_role_may_start_or_stop_what_it_should_not():
     assert not {a for a in events if a.startswith("states:") and a not in ("states:DescribeExecution", "states:ListExecutions")}
     results = grants(RESOURCES["ResultsFunction"])
     starts = [r for a, r in results if a == "states:StartExecution"]
-    assert len(starts) == 1 and same(starts[0], ref("GreetingStateMachine"))
+    assert len(starts) == 1 and same(starts[0], [ref("GreetingStateMachine")])
     for _, _, statement in _all_statements():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if a.endswith("*") or a == "states:StopExecution"], statement
@@ -167,6 +187,7 @@ def test_the_rule_sends_stopped_standard_executions_to_the_events_function_only(
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    # By ARN: StatusRulePattern's default, which deploy.sh keeps for the samples.
     assert same(pattern["detail"]["stateMachineArn"], [ref("GreetingStateMachine")])
     assert set(pattern["detail"]["status"]) == STOPPED
     [target] = rule["Targets"]
@@ -266,11 +287,13 @@ def test_the_schedule_role_may_only_invoke_the_events_function_and_park_dead_let
 
 
 def test_the_gateway_role_may_start_only_the_stacks_machines():
-    allowed = [(a, r.value) for a, r in grants(RESOURCES["ApiStartRole"])]
+    allowed = [(a, arn) for a, r in grants(RESOURCES["ApiStartRole"]) for arn in value(r, REFS)]
     assert sorted(allowed) == [
-        ("states:StartExecution", "ExpressStateMachine"),  # POST /executions/express
-        ("states:StartExecution", "GreetingStateMachine"),  # POST /executions
-        ("states:StartSyncExecution", "ExpressStateMachine"),  # POST /executions/sync
+        ("states:StartExecution", MACHINE + "Express"),  # POST /executions/express
+        ("states:StartExecution", MACHINE + "Greeting"),  # POST /executions
+        ("states:StartSyncExecution", MACHINE + "Express"),  # POST /executions/sync
+        # Refused by Step Functions as StateMachineTypeNotSupported (400), not by IAM (404).
+        ("states:StartSyncExecution", MACHINE + "Greeting"),
     ]
 
 
