@@ -24,8 +24,7 @@ pub const REQUESTS: &str = "Requests";
 pub const ANSWERS: &str = "Answers";
 pub const UPSTREAM_CALLS: &str = "UpstreamCalls";
 pub const EVENTS: &str = "Events";
-pub const EVENT_LAG: &str = "EventLag";
-pub const WEBHOOK_DELIVERIES: &str = "WebhookDeliveries";
+pub use crate::domain::metrics::{EVENT_LAG, WEBHOOK_DELIVERIES};
 
 static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
 

@@ -1,7 +1,50 @@
 //! sfn-results: serves AWS Step Functions execution results by ARN over HTTP, cached in DynamoDB.
 //!
-//! `http/` (axum handlers) depends on `domain/` (ARNs, statuses, retrieval rules, ports);
-//! `adapters/` implement the ports for Step Functions, DynamoDB and tests.
+//! # Layout
+//!
+//! Start here. The folders are the layers: the doors (`http/`, `events/`) call the `domain/`,
+//! which calls its ports (traits); `adapters/` implement the ports. Only `adapters/` names the
+//! AWS SDK; the domain imports neither door nor adapter.
+//!
+//! - `main.rs`: reads `config/`, sets up `telemetry.rs` and `emf.rs`, builds the SDK clients
+//!   (`adapters/aws.rs`) and picks one of the three entry points from `_HANDLER`:
+//!   - `http` (the default): the API, [`router`] on the Lambda runtime (`server.rs`, with
+//!     `gateway.rs` mapping API Gateway's events to paths) or as a local server;
+//!   - `events`: `events/` (Step Functions' status changes, Express execution logs, the
+//!     reconcile schedule);
+//!   - `deliveries`: `events/deliveries.rs` (webhook delivery messages from SQS).
+//! - `config/`: the environment, read once per concern (`machines.rs`: the allowed machines and
+//!   the workflows they make; `reading.rs`: the table, waits, caching, CORS).
+//! - `http/`: one file per resource, each with its `router()`: `executions.rs` (the result by
+//!   ARN, and the hot hit answered before routing), `start.rs` (start and wait), `list.rs` (the
+//!   ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
+//!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
+//!   `problem.rs` (the one error type, RFC 9457).
+//! - `domain/`: the rules. `arn.rs`, `execution.rs`, `workflows.rs` are the vocabulary;
+//!   `retrieval.rs` is the read path (memory, table, Step Functions, store), with `flights.rs`
+//!   (coalescing inside one process) and `fleet.rs` (the cross-instance protocol: lease, tick,
+//!   shared read, remembered 404); `ingest.rs` stores what events push; `reconcile.rs` lists
+//!   what events missed; `listing.rs` and `cursor.rs` serve the ops lists; `webhooks/` is the
+//!   webhooks room (rules, fan-out, outbox and sweep, attempts, with their ports); `ports.rs`
+//!   holds the read path's ports; `budget.rs` keeps every answer under API Gateway's 29 s.
+//! - `adapters/`: Step Functions (`sfn.rs`), the results table (`dynamodb.rs`,
+//!   `dynamodb_list.rs`), the webhooks table (`webhooks_table.rs`, `webhooks_layout.rs`), SQS
+//!   (`sqs.rs`), the outbound client (`sender.rs`), the in-process cache (`hot.rs`), and the
+//!   in-memory fakes (`memory.rs`, `memory_webhooks.rs`) that keep the real rules, checked by
+//!   one conformance suite each (`conformance.rs`, `webhooks_conformance.rs`).
+//!
+//! A request: `App` answers a hot hit (a stopped result in memory) at once; anything else is
+//! routed to a handler in `http/`, which parses the ARN (`domain::arn`), checks the allow list
+//! and asks `Results` (`domain::retrieval`): memory, then the table, then one fleet-wide
+//! `DescribeExecution` (`fleet.rs`), storing a stopped result; `prepared.rs` and `headers.rs`
+//! shape the answer (ETag, Cache-Control, Cache-Status).
+//!
+//! An event: `events/` parses the payload (`status.rs`, `logs.rs`) into executions and hands them
+//! to `domain::ingest`, which stores each with the same conditional write the read path uses;
+//! a stored stop goes through the webhooks outbox to the delivery queue, whose messages
+//! `events/deliveries.rs` turns into signed attempts.
+//!
+//! docs/ARCHITECTURE.md has the protocol's sequence diagram and a glossary of the project's words.
 
 pub mod adapters;
 pub mod config;
@@ -49,7 +92,7 @@ impl AppState {
     pub fn with_notifier(
         config: &Config,
         ports: Ports,
-        notifier: Option<domain::notify::Notifier>,
+        notifier: Option<domain::webhooks::Notifier>,
     ) -> Self {
         let policy = CachePolicy {
             provisional_ttl: config.redrivable_result_ttl,
@@ -101,14 +144,14 @@ impl AppState {
 pub fn webhooks(
     sdk: &aws_config::SdkConfig,
     config: &Config,
-) -> Result<Option<(domain::notify::Notifier, Arc<adapters::DeliveryQueueSqs>)>, String> {
+) -> Result<Option<(domain::webhooks::Notifier, Arc<adapters::DeliveryQueueSqs>)>, String> {
     let Some(webhooks) = &config.webhooks else {
         return Ok(None);
     };
     let queue = Arc::new(adapters::DeliveryQueueSqs::new(sdk, &webhooks.queue_url));
     let sender = adapters::HttpSender::new(config.webhook_allow_loopback)
         .map_err(|e| format!("the webhook client could not be built: {e}"))?;
-    let notifier = domain::notify::Notifier {
+    let notifier = domain::webhooks::Notifier {
         store: Arc::new(adapters::WebhooksTable::new(sdk, &webhooks.table)),
         queue: queue.clone(),
         sender: Arc::new(sender),

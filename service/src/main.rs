@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sfn_results::adapters::{aws, DynamoDbStore, StepFunctions};
 use sfn_results::config::{Config, EntryPoint};
 use sfn_results::domain::ReconcileBudget;
-use sfn_results::events::EventsApp;
+use sfn_results::events::{deliveries, EventsApp};
 use sfn_results::{router, server, AppState, Ports};
 
 #[tokio::main]
@@ -56,7 +56,7 @@ async fn main() -> ExitCode {
         (true, EntryPoint::Http, _) => server::run_lambda(router(state), events.results).await,
         (true, EntryPoint::Events, _) => server::run_events_lambda(events).await,
         (true, EntryPoint::Deliveries, Some((notifier, queue))) => {
-            server::run_deliveries_lambda(notifier, queue).await
+            deliveries::run_lambda(notifier, queue).await
         }
         (true, EntryPoint::Deliveries, None) => {
             Err("_HANDLER=deliveries needs WEBHOOKS_TABLE and DELIVERY_QUEUE_URL".into())
@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
         // Locally one process does it all: the API, reconcile on a timer, the delivery worker.
         (false, _, webhooks) => {
             if let Some((notifier, queue)) = webhooks {
-                tokio::spawn(server::deliver_forever(notifier, queue));
+                tokio::spawn(deliveries::run_local(notifier, queue));
             }
             if let Some(every) = config.reconcile_every {
                 tokio::spawn(server::reconcile_every(events, every));

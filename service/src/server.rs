@@ -9,13 +9,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::adapters::DeliveryQueueSqs;
-use crate::domain::notify::{Disposition, Notifier};
 use crate::domain::Results;
 use crate::events::EventsApp;
 use crate::gateway;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Serves `app` through `lambda_http` (API Gateway REST/HTTP events). Each invocation waits for
@@ -48,93 +44,6 @@ pub async fn run_events_lambda(events: EventsApp) -> Result<(), lambda_http::Err
         },
     );
     lambda_http::lambda_runtime::run(handler).await
-}
-
-/// Makes the delivery attempts of one SQS batch (the `deliveries` entry point). A delivery to
-/// retry is made visible again when its retry is due and reported as a batch item failure, so
-/// the queue keeps it; everything else is done and deleted by the event source.
-pub async fn run_deliveries_lambda(
-    notifier: Notifier,
-    queue: Arc<DeliveryQueueSqs>,
-) -> Result<(), lambda_http::Error> {
-    let handler = lambda_http::service_fn(move |event: lambda_http::LambdaEvent<SqsEvent>| {
-        let (notifier, queue) = (notifier.clone(), queue.clone());
-        async move {
-            let mut response = SqsBatchResponse::default();
-            for record in event.payload.records {
-                let id = record.message_id.clone().unwrap_or_default();
-                let queued = record
-                    .body
-                    .as_deref()
-                    .and_then(|b| serde_json::from_str(b).ok());
-                let Some(queued) = queued else {
-                    tracing::warn!(message = %id, "poison delivery message acknowledged");
-                    continue;
-                };
-                let retry = match notifier.attempt(&queued).await {
-                    Ok(Disposition::Done) => None,
-                    Ok(Disposition::RetryIn(after)) => Some(after),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "delivery attempt not recorded; retried");
-                        Some(Duration::from_secs(30))
-                    }
-                };
-                if let Some(after) = retry {
-                    if let Some(receipt) = &record.receipt_handle {
-                        if let Err(err) = queue.retry_in(receipt, after).await {
-                            tracing::warn!(error = %err, "retry delay not set; SQS's visibility applies");
-                        }
-                    }
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
-            }
-            crate::emf::flush();
-            Ok::<_, lambda_http::Error>(response)
-        }
-    });
-    lambda_http::lambda_runtime::run(handler).await
-}
-
-/// The local server's delivery worker: polls the queue and attempts what it receives, as the
-/// `deliveries` function does on AWS.
-pub async fn deliver_forever(notifier: Notifier, queue: Arc<DeliveryQueueSqs>) {
-    loop {
-        let received = match queue.receive(Duration::from_secs(1)).await {
-            Ok(received) => received,
-            Err(err) => {
-                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "delivery queue unreachable; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let attempts = received.into_iter().map(|message| {
-            let (notifier, queue) = (notifier.clone(), queue.clone());
-            async move {
-                let outcome = match &message.queued {
-                    Some(queued) => notifier.attempt(queued).await,
-                    None => Ok(Disposition::Done),
-                };
-                let settled = match outcome {
-                    Ok(Disposition::Done) => queue.delete(&message.receipt).await,
-                    Ok(Disposition::RetryIn(after)) => {
-                        queue.retry_in(&message.receipt, after).await
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "delivery attempt not recorded; retried");
-                        queue
-                            .retry_in(&message.receipt, Duration::from_secs(5))
-                            .await
-                    }
-                };
-                if let Err(err) = settled {
-                    tracing::warn!(error = %err, "delivery message not settled; SQS redelivers it");
-                }
-            }
-        });
-        futures_util::future::join_all(attempts).await;
-    }
 }
 
 /// Reconciles every `every` until the process ends (the local server's stand-in for the

@@ -78,20 +78,14 @@ async fn a_stop_with_its_output_is_stored_byte_for_byte_as_describe_would_build_
     let summary = deliver(&f, "sfn/status-succeeded.json").await;
     assert_eq!(summary.stored, 1);
     assert_eq!(f.executions.calls(), 0, "no DescribeExecution");
-    let described = Execution {
-        arn: ExecutionArn::parse(EVENT_OK).expect("arn"),
-        state_machine_arn: GREETING.into(),
-        status: ExecutionStatus::Succeeded,
-        start_date: ms(1_795_886_929_013),
-        stop_date: Some(ms(1_795_886_931_043)),
-        output: Some(r#"{"greeting":"Hello, Event!","echo":[1,2]}"#.into()),
-        error: None,
-        cause: None,
-        redrive_status: RedriveStatus::NotRedrivable,
-        redrive_count: 0,
-        output_truncated: false,
-        input: None,
-    };
+    let described = Execution::builder(ExecutionArn::parse(EVENT_OK).expect("arn"))
+        .status(ExecutionStatus::Succeeded)
+        .started(ms(1_795_886_929_013))
+        .stopped(ms(1_795_886_931_043))
+        .output(r#"{"greeting":"Hello, Event!","echo":[1,2]}"#)
+        .redrive_status(RedriveStatus::NotRedrivable)
+        .build();
+    assert_eq!(described.state_machine_arn, GREETING);
     let item = f.store.item(EVENT_OK).expect("stored");
     assert_eq!(item.document, described.document());
     assert!(item.is_final);
@@ -137,20 +131,15 @@ async fn a_redriven_result_replaces_the_failure_and_an_older_event_changes_nothi
 async fn an_output_left_out_of_the_event_costs_exactly_one_describe() {
     let f = fixture();
     let arn = "arn:aws:states:us-east-1:123456789012:execution:api-sfn-greeting:event-big";
-    f.executions.insert(Execution {
-        arn: ExecutionArn::parse(arn).expect("arn"),
-        state_machine_arn: GREETING.into(),
-        status: ExecutionStatus::Succeeded,
-        start_date: ms(1_795_886_929_013),
-        stop_date: Some(ms(1_795_886_931_043)),
-        output: Some(r#"{"big":true}"#.into()),
-        error: None,
-        cause: None,
-        redrive_status: RedriveStatus::NotRedrivable,
-        redrive_count: 0,
-        output_truncated: false,
-        input: None,
-    });
+    f.executions.insert(
+        Execution::builder(ExecutionArn::parse(arn).expect("arn"))
+            .status(ExecutionStatus::Succeeded)
+            .started(ms(1_795_886_929_013))
+            .stopped(ms(1_795_886_931_043))
+            .output(r#"{"big":true}"#)
+            .redrive_status(RedriveStatus::NotRedrivable)
+            .build(),
+    );
     assert_eq!(
         deliver(&f, "sfn/status-output-omitted.json").await.stored,
         1

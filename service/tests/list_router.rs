@@ -44,26 +44,24 @@ fn seed(executions: &InMemoryExecutions, n: u64) {
             _ => ExecutionStatus::Failed,
         };
         let start = origin + Duration::from_secs(i);
-        executions.insert(Execution {
-            arn: ExecutionArn::parse(&format!(
-                "{}:run-{i}",
-                MACHINE.replace("stateMachine", "execution")
-            ))
-            .expect("valid"),
-            state_machine_arn: MACHINE.into(),
-            status,
-            start_date: start,
-            stop_date: status
-                .is_stopped()
-                .then_some(start + Duration::from_millis(1500)),
-            output: (status == ExecutionStatus::Succeeded).then(|| r#"{"n": 1}"#.to_owned()),
-            error: (status == ExecutionStatus::Failed).then(|| "Boom".to_owned()),
-            cause: None,
-            redrive_status: RedriveStatus::NotRedrivable,
-            redrive_count: 0,
-            output_truncated: false,
-            input: None,
-        });
+        let arn = ExecutionArn::parse(&format!(
+            "{}:run-{i}",
+            MACHINE.replace("stateMachine", "execution")
+        ))
+        .expect("valid");
+        let execution = Execution::builder(arn)
+            .status(status)
+            .started(start)
+            .ran(Duration::from_millis(1500))
+            .redrive_status(RedriveStatus::NotRedrivable);
+        executions.insert(
+            match status {
+                ExecutionStatus::Succeeded => execution.output(r#"{"n": 1}"#),
+                ExecutionStatus::Failed => execution.error("Boom"),
+                _ => execution,
+            }
+            .build(),
+        );
     }
 }
 

@@ -9,9 +9,7 @@ use axum::http::{Request, StatusCode};
 use proptest::prelude::*;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
-use sfn_results::domain::{
-    Execution, ExecutionArn, ExecutionStatus, RedriveStatus, StateMachineArn,
-};
+use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus, StateMachineArn};
 use sfn_results::{router, AppState, Ports};
 use tower::ServiceExt;
 
@@ -210,22 +208,19 @@ impl Case {
         let executions = InMemoryExecutions::default();
         if let Some(status) = self.upstream {
             let start = SystemTime::now() - Duration::from_secs(5);
-            executions.insert(Execution {
-                arn: ExecutionArn::parse(&self.arn()).expect("a well-formed ARN"),
-                state_machine_arn: MACHINES[self.machine].into(),
-                status,
-                start_date: start,
-                stop_date: status
-                    .is_stopped()
-                    .then_some(start + Duration::from_secs(1)),
-                output: (status == ExecutionStatus::Succeeded).then(|| r#"{"ok":true}"#.into()),
-                error: (status == ExecutionStatus::Failed).then(|| "States.TaskFailed".into()),
-                cause: None,
-                redrive_status: RedriveStatus::Unknown,
-                redrive_count: 0,
-                output_truncated: false,
-                input: None,
-            });
+            let arn = ExecutionArn::parse(&self.arn()).expect("a well-formed ARN");
+            let execution = Execution::builder(arn)
+                .status(status)
+                .started(start)
+                .ran(Duration::from_secs(1));
+            executions.insert(
+                match status {
+                    ExecutionStatus::Succeeded => execution.output(r#"{"ok":true}"#),
+                    ExecutionStatus::Failed => execution.error("States.TaskFailed"),
+                    _ => execution,
+                }
+                .build(),
+            );
         }
         executions.set_throttled(self.throttled);
         let store = InMemoryStore::default();

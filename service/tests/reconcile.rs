@@ -160,22 +160,17 @@ impl World {
             .machine
             .execution(&format!("run-{}", self.next_start))
             .expect("arn");
-        let execution = Execution {
-            arn: arn.clone(),
-            state_machine_arn: MACHINE.into(),
-            status,
-            start_date: start,
-            stop_date: status
-                .is_stopped()
-                .then_some(start + Duration::from_millis(100)),
-            output: status.is_stopped().then(|| "{}".into()),
-            error: None,
-            cause: None,
-            redrive_status: RedriveStatus::NotRedrivable,
-            redrive_count: 0,
-            output_truncated: false,
-            input: None,
-        };
+        let execution = Execution::builder(arn.clone())
+            .status(status)
+            .started(start)
+            .ran(Duration::from_millis(100))
+            .redrive_status(RedriveStatus::NotRedrivable);
+        let execution = if status.is_stopped() {
+            execution.output("{}")
+        } else {
+            execution
+        }
+        .build();
         self.executions.insert(execution.clone());
         if stored && status.is_stopped() {
             self.results

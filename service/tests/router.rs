@@ -54,25 +54,18 @@ fn fixture_with(cors: bool) -> Fixture {
 }
 
 fn execution(name: &str, status: ExecutionStatus) -> Execution {
-    let start = SystemTime::now() - Duration::from_secs(5);
-    Execution {
-        arn: ExecutionArn::parse(&format!(
-            "arn:aws:states:us-east-1:123456789012:execution:Orders:{name}"
-        ))
-        .expect("valid"),
-        state_machine_arn: MACHINE.into(),
-        status,
-        start_date: start,
-        stop_date: status
-            .is_stopped()
-            .then_some(start + Duration::from_secs(2)),
-        output: (status == ExecutionStatus::Succeeded).then(|| r#"{"total": 3}"#.to_owned()),
-        error: None,
-        cause: None,
-        redrive_status: RedriveStatus::Unknown,
-        redrive_count: 0,
-        output_truncated: false,
-        input: None,
+    let arn = ExecutionArn::parse(&format!(
+        "arn:aws:states:us-east-1:123456789012:execution:Orders:{name}"
+    ))
+    .expect("valid");
+    let execution = Execution::builder(arn)
+        .status(status)
+        .started(SystemTime::now() - Duration::from_secs(5))
+        .ran(Duration::from_secs(2));
+    if status == ExecutionStatus::Succeeded {
+        execution.output(r#"{"total": 3}"#).build()
+    } else {
+        execution.build()
     }
 }
 
@@ -153,6 +146,35 @@ async fn a_hot_hit_answered_before_routing_is_the_routed_answer() {
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "cors {cors}");
         assert_eq!(f.executions.calls(), 1, "cors {cors}");
     }
+}
+
+#[tokio::test]
+async fn a_hot_hit_carries_every_header_of_the_routed_answer_but_date_and_cache_status() {
+    let f = fixture_with(false);
+    f.executions
+        .insert(execution("o-9", ExecutionStatus::Succeeded));
+    get(&f.app, &path("o-9")).await;
+    let without = |mut headers: axum::http::HeaderMap| {
+        headers.remove("date");
+        headers.remove("cache-status");
+        headers
+    };
+    // The raw ARN is a hot hit, answered before routing; percent-encoded, the same ARN is routed
+    // through every layer, and answered from the same memory.
+    let (status, hot, hot_body) = get(&f.app, &path("o-9")).await;
+    let encoded = path("o-9").replacen("arn:aws", "arn%3Aaws", 1);
+    let (routed_status, routed, routed_body) = get(&f.app, &encoded).await;
+    assert_eq!((status, routed_status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(without(hot.clone()), without(routed.clone()));
+    assert_eq!(hot_body, routed_body);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("cache-status", "sfn-results; hit; detail=memory"),
+    ] {
+        assert_eq!(hot[name], value);
+        assert_eq!(routed[name], value);
+    }
+    assert_eq!(f.executions.calls(), 1);
 }
 
 #[tokio::test]

@@ -295,7 +295,7 @@ async fn a_result_stored_by_a_process_that_could_not_queue_is_delivered_after_re
 
 #[tokio::test]
 async fn a_rotation_racing_a_delete_never_brings_the_endpoint_back() {
-    use sfn_results::domain::notify::WebhookStore;
+    use sfn_results::domain::webhooks::WebhookStore;
     // Deterministically, at the store: a rotation read the endpoint, a DELETE came between.
     let endpoint = shared().endpoint();
     let sdk = sdk_config(&endpoint).await;
@@ -462,4 +462,15 @@ async fn an_endpoint_registered_for_a_workflow_by_name_gets_only_that_workflows_
         .filter_map(|d| d["executionArn"].as_str())
         .collect();
     assert_eq!(arns, [failed.as_str()], "only the named workflow's stop");
+}
+
+#[tokio::test]
+async fn the_webhooks_table_keeps_every_conditional_rule_its_in_memory_fake_keeps() {
+    // The same suite as the fake's unit test (`sfn_results::adapters::webhooks_conformance`).
+    let endpoint = shared().endpoint();
+    let sdk = sdk_config(&endpoint).await;
+    let table = unique("webhooks-conformance");
+    crate::upstream::create_webhooks_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    let store = sfn_results::adapters::WebhooksTable::new(&sdk, &table);
+    sfn_results::adapters::webhooks_conformance::run(&store).await;
 }

@@ -1,5 +1,5 @@
-//! Implementations of the domain's ports: Step Functions, DynamoDB, the in-process cache, and
-//! in-memory fakes for tests.
+//! Implementations of the domain's ports: Step Functions, DynamoDB (results and webhooks), SQS,
+//! the outbound webhook client, the in-process cache, and in-memory fakes for tests.
 
 pub mod aws;
 pub mod conformance;
@@ -7,14 +7,18 @@ pub mod dynamodb;
 pub mod dynamodb_list;
 pub mod hot;
 pub mod memory;
+pub mod memory_webhooks;
 pub mod sender;
 pub mod sfn;
 pub mod sqs;
+pub mod webhooks_conformance;
+pub mod webhooks_layout;
 pub mod webhooks_table;
 
 pub use dynamodb::DynamoDbStore;
 pub use hot::MemoryCache;
 pub use memory::{InMemoryExecutions, InMemoryStore};
+pub use memory_webhooks::{InMemoryQueue, InMemoryWebhooks, ScriptedSender};
 pub use sender::HttpSender;
 pub use sfn::StepFunctions;
 pub use sqs::DeliveryQueueSqs;

@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::domain::notify::{Outgoing, Sent, WebhookSender};
-use crate::domain::webhooks::{address_allowed, retry_after};
+use crate::domain::webhooks::{address_allowed, retry_after, Outgoing, Sent, WebhookSender};
 
 #[derive(Debug, Clone)]
 pub struct HttpSender {

@@ -8,25 +8,31 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
 
 use super::aws::timeouts;
-use crate::domain::notify::{DeliveryQueue, Queued};
+use crate::domain::webhooks::{DeliveryInbox, DeliveryQueue, Queued, Received};
 use crate::domain::StoreError;
 
-/// SQS's longest visibility timeout: a retry further out is reached in several hops.
+/// SQS's longest visibility timeout, less a minute: a change is refused past 12 hours.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60 - 60);
 /// SQS's longest message delay.
 const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// The visibility timeout, in SQS's whole seconds, that hides a message for at least `after`
+/// (rounded up, so a retry never comes before it is due), at least 1 s and at most SQS's cap.
+pub(crate) fn visibility_seconds(after: Duration) -> u32 {
+    let capped = after.min(MAX_VISIBILITY);
+    let seconds = capped.as_secs() + u64::from(capped.subsec_nanos() > 0);
+    u32::try_from(seconds.max(1)).unwrap_or(u32::MAX)
+}
+
+/// A message's delay, in SQS's whole seconds: at most its 15 minutes.
+pub(crate) fn delay_seconds(delay: Duration) -> u32 {
+    u32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(0)
+}
 
 #[derive(Debug, Clone)]
 pub struct DeliveryQueueSqs {
     client: Client,
     url: String,
-}
-
-/// A message as received: its delivery, and the handle to settle it with.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub queued: Option<Queued>,
-    pub receipt: String,
 }
 
 fn err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -43,17 +49,36 @@ impl DeliveryQueueSqs {
             url: url.into(),
         }
     }
+}
 
-    /// Waits up to `wait` for up to 10 messages (the local worker; Lambda's event source polls
-    /// on AWS).
-    pub async fn receive(&self, wait: Duration) -> Result<Vec<Received>, StoreError> {
+#[async_trait]
+impl DeliveryQueue for DeliveryQueueSqs {
+    async fn send(&self, message: &Queued, delay: Duration) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message).map_err(err)?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(i32::try_from(delay_seconds(delay)).unwrap_or(0))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err)
+    }
+}
+
+/// The local worker receives through this; on AWS, Lambda's event source polls and the
+/// deliveries function only settles (`retry_in`).
+#[async_trait]
+impl DeliveryInbox for DeliveryQueueSqs {
+    async fn receive(&self, wait: Duration) -> Result<Vec<Received>, StoreError> {
+        // No visibility timeout of its own: the queue's, as the event source receives.
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(10)
             .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20).min(20))
-            .visibility_timeout(60)
             .send()
             .await
             .map_err(err)?;
@@ -61,16 +86,15 @@ impl DeliveryQueueSqs {
             .messages
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|m| {
-                Some(Received {
-                    queued: m.body.as_deref().and_then(|b| serde_json::from_str(b).ok()),
-                    receipt: m.receipt_handle?,
-                })
+            .map(|m| Received {
+                id: m.message_id.unwrap_or_default(),
+                body: m.body,
+                receipt: m.receipt_handle,
             })
             .collect())
     }
 
-    pub async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -81,9 +105,8 @@ impl DeliveryQueueSqs {
             .map_err(err)
     }
 
-    /// Makes the message visible again after `after` (capped at SQS's 12 hours).
-    pub async fn retry_in(&self, receipt: &str, after: Duration) -> Result<(), StoreError> {
-        let seconds = after.min(MAX_VISIBILITY).as_secs().max(1);
+    async fn retry_in(&self, receipt: &str, after: Duration) -> Result<(), StoreError> {
+        let seconds = visibility_seconds(after);
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
@@ -96,18 +119,18 @@ impl DeliveryQueueSqs {
     }
 }
 
-#[async_trait]
-impl DeliveryQueue for DeliveryQueueSqs {
-    async fn send(&self, message: &Queued, delay: Duration) -> Result<(), StoreError> {
-        let body = serde_json::to_string(message).map_err(err)?;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(0))
-            .send()
-            .await
-            .map(drop)
-            .map_err(err)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_hidden_in_whole_seconds_never_less_than_asked_and_at_most_sqss_cap() {
+        let secs = |s: f64| visibility_seconds(Duration::from_secs_f64(s));
+        assert_eq!(secs(4.5), 5);
+        assert_eq!(secs(5.0), 5);
+        assert_eq!(secs(5.001), 6);
+        assert_eq!(secs(0.0), 1, "SQS's 0 would hand it out again at once");
+        assert_eq!(secs(13.0 * 3600.0), 43_140);
+        assert_eq!(delay_seconds(Duration::from_secs(3600)), 900);
     }
 }

@@ -1,10 +1,7 @@
-//! DynamoDB adapter of the webhooks table (`WEBHOOKS_TABLE`, keys `pk` S and `sk` S): endpoints
-//! (`pk` `endpoint`, `sk` the id), deliveries (`pk` `deliveries#<endpoint>`, `sk` the message id)
-//! and the fan-out outbox (`pk` `outbox`, `sk` `<execution ARN> <token>`). Each record is kept
-//! as its JSON in `body`, so the table needs no schema beyond its keys.
+//! DynamoDB adapter of the webhooks table: its item operations, with the conditions that keep
+//! a write from undoing another's (the layout above them is `webhooks_layout.rs`).
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -12,9 +9,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use crate::domain::notify::{Delivery, WebhookStore};
-use crate::domain::webhooks::Endpoint;
-use crate::domain::{ExecutionArn, StoreError};
+use super::webhooks_layout::WebhookItems;
+use crate::domain::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct WebhooksTable {
@@ -24,10 +20,6 @@ pub struct WebhooksTable {
 
 fn err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError(Box::new(e))
-}
-
-fn millis(t: SystemTime) -> u64 {
-    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl WebhooksTable {
@@ -44,8 +36,10 @@ impl WebhooksTable {
             ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
         ])
     }
+}
 
-    /// The item's body and version (0 for an item written before versions were kept).
+#[async_trait]
+impl WebhookItems for WebhooksTable {
     async fn get_body(&self, pk: &str, sk: &str) -> Result<Option<(String, u64)>, StoreError> {
         let out = self
             .client
@@ -65,8 +59,6 @@ impl WebhooksTable {
         }))
     }
 
-    /// Writes the body as version `read + 1`: only as a new item when `only_new`, else only
-    /// over the item still at version `read` (a deleted or changed one is left alone).
     async fn put_body(
         &self,
         pk: &str,
@@ -110,7 +102,7 @@ impl WebhooksTable {
         }
     }
 
-    /// Every item of partition `pk` (paged), as (sort key, body).
+    /// Paged: DynamoDB answers at most 1 MB a call.
     async fn query(&self, pk: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
@@ -162,143 +154,5 @@ fn version_of(item: &HashMap<String, AttributeValue>) -> u64 {
     match item.get("version") {
         Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
         _ => 0,
-    }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(err)
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body).map_err(err)
-}
-
-#[async_trait]
-impl WebhookStore for WebhooksTable {
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError> {
-        self.put_body("endpoint", &endpoint.id, json(endpoint)?, 0, true)
-            .await
-    }
-
-    async fn replace_endpoint(&self, endpoint: &Endpoint) -> Result<bool, StoreError> {
-        self.put_body(
-            "endpoint",
-            &endpoint.id,
-            json(endpoint)?,
-            endpoint.version,
-            false,
-        )
-        .await
-    }
-
-    async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        self.get_body("endpoint", id)
-            .await?
-            .map(|(body, version)| {
-                parse::<Endpoint>(&body).map(|endpoint| Endpoint {
-                    version,
-                    ..endpoint
-                })
-            })
-            .transpose()
-    }
-
-    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
-        let mut endpoints: Vec<Endpoint> = self
-            .query("endpoint")
-            .await?
-            .into_iter()
-            .filter_map(|(_, body)| body)
-            .map(|body| parse(&body))
-            .collect::<Result<_, _>>()?;
-        endpoints.sort_by_key(|e| e.created_at_ms);
-        Ok(endpoints)
-    }
-
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete("endpoint", id).await
-    }
-
-    async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let pk = format!("deliveries#{}", delivery.endpoint_id);
-        self.put_body(&pk, &delivery.id, json(delivery)?, 0, true)
-            .await
-    }
-
-    async fn delivery(&self, endpoint_id: &str, id: &str) -> Result<Option<Delivery>, StoreError> {
-        let pk = format!("deliveries#{endpoint_id}");
-        self.get_body(&pk, id)
-            .await?
-            .map(|(body, version)| {
-                parse::<Delivery>(&body).map(|delivery| Delivery {
-                    version,
-                    ..delivery
-                })
-            })
-            .transpose()
-    }
-
-    async fn replace_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let pk = format!("deliveries#{}", delivery.endpoint_id);
-        self.put_body(&pk, &delivery.id, json(delivery)?, delivery.version, false)
-            .await
-    }
-
-    async fn deliveries(
-        &self,
-        endpoint_id: &str,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        let mut deliveries: Vec<Delivery> = self
-            .query(&format!("deliveries#{endpoint_id}"))
-            .await?
-            .into_iter()
-            .filter_map(|(_, body)| body)
-            .map(|body| parse(&body))
-            .collect::<Result<_, _>>()?;
-        deliveries.sort_by_key(|d| std::cmp::Reverse(d.created_at_ms));
-        deliveries.truncate(limit);
-        Ok(deliveries)
-    }
-
-    async fn add_outbox(
-        &self,
-        arn: &ExecutionArn,
-        token: &str,
-        at: SystemTime,
-    ) -> Result<(), StoreError> {
-        let sk = format!("{arn} {token}");
-        // An outbox entry is written once and only removed: no read comes before it.
-        self.put_body("outbox", &sk, millis(at).to_string(), 0, true)
-            .await
-            .map(drop)
-    }
-
-    async fn remove_outbox(&self, arn: &ExecutionArn, token: &str) -> Result<(), StoreError> {
-        self.delete("outbox", &format!("{arn} {token}"))
-            .await
-            .map(drop)
-    }
-
-    async fn outbox(
-        &self,
-        before: SystemTime,
-    ) -> Result<Vec<(ExecutionArn, String, SystemTime)>, StoreError> {
-        let before = millis(before);
-        Ok(self
-            .query("outbox")
-            .await?
-            .into_iter()
-            .filter_map(|(sk, at)| {
-                let at = at
-                    .as_deref()?
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|at| *at < before)?;
-                let (arn, token) = sk.rsplit_once(' ')?;
-                let made = UNIX_EPOCH + std::time::Duration::from_millis(at);
-                Some((ExecutionArn::parse(arn).ok()?, token.to_owned(), made))
-            })
-            .collect())
     }
 }

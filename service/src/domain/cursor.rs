@@ -5,16 +5,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// How long a cursor is honoured; `ListExecutions` tokens last 24 h, an ops view far less.
 pub const CURSOR_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// The key cursors are signed with.
+/// The key cursors are signed with (HMAC-SHA256 from ring, as webhook signatures are).
 #[derive(Clone)]
-pub struct CursorKey(Vec<u8>);
+pub struct CursorKey(ring::hmac::Key);
 
 impl std::fmt::Debug for CursorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,19 +22,14 @@ impl std::fmt::Debug for CursorKey {
 
 impl CursorKey {
     pub fn new(secret: &[u8]) -> Self {
-        Self(secret.to_vec())
+        Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
     }
 
     /// A key of this process only: its cursors are refused by any other instance.
     pub fn random() -> Self {
         let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        Self(key)
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; this cannot fail.
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+        Self::new(&key)
     }
 
     /// Signs `position` as a cursor valid until `now + CURSOR_LIFETIME`.
@@ -50,9 +43,7 @@ impl CursorKey {
                 .as_secs(),
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&sealed).unwrap_or_default());
-        let mut mac = self.mac();
-        mac.update(payload.as_bytes());
-        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&self.0, payload.as_bytes()));
         format!("{payload}.{tag}")
     }
 
@@ -62,9 +53,7 @@ impl CursorKey {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| CursorError::Invalid)?;
-        let mut mac = self.mac();
-        mac.update(payload.as_bytes());
-        mac.verify_slice(&tag).map_err(|_| CursorError::Invalid)?;
+        ring::hmac::verify(&self.0, payload.as_bytes(), &tag).map_err(|_| CursorError::Invalid)?;
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| CursorError::Invalid)?;

@@ -219,7 +219,8 @@ impl Results {
                     .stop_date
                     .and_then(|stop| now.duration_since(stop).ok())
                 {
-                    metrics::histogram!(crate::emf::EVENT_LAG).record(lag.as_secs_f64() * 1000.0);
+                    metrics::histogram!(super::metrics::EVENT_LAG)
+                        .record(lag.as_secs_f64() * 1000.0);
                 }
                 Ok(Ingested::Stored)
             }

@@ -1,14 +1,16 @@
-//! The domain: execution ARNs, statuses, the retrieval rules and the ports they call.
+//! The domain: ARNs, executions and workflows; the read path, events' ingestion, reconcile, the
+//! ops lists and webhooks; and the ports they call (see `lib.rs` for the map).
 
 pub mod arn;
 pub mod budget;
 pub mod cursor;
 pub mod execution;
+pub mod execution_builder;
 pub mod fleet;
 pub mod flights;
 pub mod ingest;
 pub mod listing;
-pub mod notify;
+pub mod metrics;
 pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
@@ -19,6 +21,7 @@ pub use arn::{ArnError, ExecutionArn, StateMachineArn};
 pub use budget::Budget;
 pub use cursor::{CursorError, CursorKey};
 pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus, UNKNOWN_START};
+pub use execution_builder::ExecutionBuilder;
 pub use ingest::{IngestError, Ingested};
 pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{

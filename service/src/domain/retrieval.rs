@@ -107,7 +107,7 @@ pub struct Results {
     pub(super) writes: TaskTracker,
     pub(super) policy: CachePolicy,
     /// Webhooks, when `WEBHOOKS_TABLE` is set: every stored stop is fanned out through it.
-    pub(super) notifier: Option<super::notify::Notifier>,
+    pub(super) notifier: Option<super::webhooks::Notifier>,
 }
 
 impl std::fmt::Debug for Results {
@@ -145,12 +145,12 @@ impl Results {
     }
 
     /// Notifies webhook endpoints of every stop stored from now on.
-    pub fn with_notifier(mut self, notifier: super::notify::Notifier) -> Self {
+    pub fn with_notifier(mut self, notifier: super::webhooks::Notifier) -> Self {
         self.notifier = Some(notifier);
         self
     }
 
-    pub fn notifier(&self) -> Option<&super::notify::Notifier> {
+    pub fn notifier(&self) -> Option<&super::webhooks::Notifier> {
         self.notifier.as_ref()
     }
 
@@ -158,12 +158,12 @@ impl Results {
     /// on, fans it out through the outbox.
     pub(super) async fn persist(
         store: &dyn ResultStore,
-        notifier: Option<&super::notify::Notifier>,
+        notifier: Option<&super::webhooks::Notifier>,
         arn: &ExecutionArn,
         item: &super::ports::StoredResult,
     ) -> Result<super::ports::PutOutcome, super::ports::StoreError> {
         match notifier {
-            Some(notifier) => notifier.store_and_notify(store, arn, item).await,
+            Some(notifier) => notifier.outbox().store_and_notify(store, arn, item).await,
             None => store.put_if_absent(arn, item).await,
         }
     }
@@ -173,7 +173,7 @@ impl Results {
         let Some(notifier) = &self.notifier else {
             return 0;
         };
-        match notifier.sweep(self.store.as_ref(), grace).await {
+        match notifier.outbox().sweep(self.store.as_ref(), grace).await {
             Ok(swept) => swept,
             Err(err) => {
                 tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "webhook sweep failed; the next run tries again");

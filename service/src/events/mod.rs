@@ -2,7 +2,9 @@
 //! subscription and the reconcile schedule, mapped to domain calls as `http/` maps requests.
 //! A poison event is logged with its reason and acknowledged; a store failure fails the
 //! invocation, so Lambda retries it and, after the retries, its dead-letter queue keeps it.
+//! `deliveries` is the delivery queue's door: webhook delivery messages become attempts.
 
+pub mod deliveries;
 pub mod logs;
 pub mod status;
 

@@ -72,11 +72,19 @@ pub(super) fn hot_hit(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Optio
     }
     let prepared = state.prepared.get(arn)?;
     state.count_answer(Origin::MemoryHit);
-    let response = with_shared_headers(prepared.respond(
+    let mut response = with_shared_headers(prepared.respond(
         headers,
         cache_status(Origin::MemoryHit),
         state.compression,
     ));
+    // As axum's routes do: the length of a body of known size.
+    if let Some(length) = axum::body::HttpBody::size_hint(response.body()).exact() {
+        if !response.headers().contains_key(header::CONTENT_LENGTH) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
     counters().count(response.status().as_u16());
     Some(response)
 }

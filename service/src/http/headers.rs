@@ -12,6 +12,9 @@ pub const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-a
 pub const PREFER: HeaderName = HeaderName::from_static("prefer");
 const CACHE_NAME: &str = "sfn-results";
 
+/// `Cache-Status` of an answer that went past every cache (must start with `CACHE_NAME`).
+pub const BYPASS_CACHE_STATUS: &str = "sfn-results; fwd=bypass";
+
 /// `Cache-Status: sfn-results; <params>`.
 pub fn cache_status(params: &str) -> HeaderValue {
     HeaderValue::try_from(format!("{CACHE_NAME}; {params}"))

@@ -32,7 +32,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -176,15 +175,11 @@ pub fn router(state: AppState) -> App {
         .merge(start::router())
         .merge(others);
     let routes = with_fallbacks(routes).with_state(state.clone());
-    // What every answer carries; outside CORS, so preflight answers carry them too.
+    // What every answer carries (`SHARED_HEADERS`, also set on hot hits by `App`); outside CORS,
+    // so preflight answers carry them too.
     let common = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            NOSNIFF,
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            headers::CACHE_STATUS,
-            headers::cache_status("fwd=bypass"),
+        .layer(MapResponseLayer::new(
+            with_shared_headers as fn(Response) -> Response,
         ))
         .option_layer(cors);
     // One stack, applied once: each `Router::layer` call would box the routes again. The trace
@@ -212,16 +207,44 @@ pub fn router(state: AppState) -> App {
     }
 }
 
-const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+/// Whether a shared header replaces what a handler set, or only fills in what it left out.
+#[derive(Clone, Copy)]
+enum Set {
+    Always,
+    Unless,
+}
 
-/// Sets what the shared layers would on an answer that does not pass through them (a hot hit
-/// answered by `App`): `nosniff`, and `Cache-Status: fwd=bypass` unless it says where it came
-/// from.
+/// The headers every answer carries. The one list both the router's layer and the hot hit
+/// (answered by `App` before routing) apply, through `with_shared_headers`: a header added here
+/// reaches both, so a hot hit can never silently miss one.
+const SHARED_HEADERS: [(HeaderName, HeaderValue, Set); 2] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+        Set::Always,
+    ),
+    // An answer that says where it came from keeps that.
+    (
+        headers::CACHE_STATUS,
+        HeaderValue::from_static(headers::BYPASS_CACHE_STATUS),
+        Set::Unless,
+    ),
+];
+
+/// Sets `SHARED_HEADERS` on an answer: the router's layer for routed answers, `App` for hot hits.
 pub(crate) fn with_shared_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    if !headers.contains_key(headers::CACHE_STATUS) {
-        headers.insert(headers::CACHE_STATUS, headers::cache_status("fwd=bypass"));
+    for (name, value, mode) in &SHARED_HEADERS {
+        match mode {
+            Set::Always => {
+                headers.insert(name, value.clone());
+            }
+            Set::Unless => {
+                if !headers.contains_key(name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
     }
     response
 }

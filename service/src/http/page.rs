@@ -11,7 +11,6 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use super::{counted, AppState};
 use crate::config::AllowList;
@@ -27,7 +26,7 @@ pub fn router() -> Router<AppState> {
 fn hash(text: &str) -> String {
     format!(
         "'sha256-{}'",
-        STANDARD.encode(Sha256::digest(text.as_bytes()))
+        STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()))
     )
 }
 

@@ -191,6 +191,17 @@ impl ApiError {
     }
 }
 
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    /// A body over the route's limit, or one that could not be read.
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::InvalidInput("the request body could not be read".into())
+        }
+    }
+}
+
 impl From<ArnError> for ApiError {
     fn from(e: ArnError) -> Self {
         Self::InvalidArn(e)

@@ -1,10 +1,11 @@
-//! `POST /executions/wait`: start the STANDARD machine with the body as input and wait for it:
+//! `POST /executions/wait` (and, for a named workflow, `http/workflows.rs`): start a STANDARD
+//! machine with the body as input and wait for it:
 //! the result when it is quick, a handle (202 + Location) when it is not.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
@@ -60,13 +61,7 @@ pub(super) async fn start_and_wait_on(
 ) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|_| ApiError::InvalidWait("the query string is malformed".into()))?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidInput("the request body could not be read".into())
-        }
-    })?;
+    let body = body.map_err(ApiError::from)?;
     let input = input_of(&body)?;
     let wait =
         requested_wait(query.wait.as_deref(), headers, state.max_wait)?.unwrap_or(state.max_wait);

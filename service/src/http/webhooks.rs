@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use super::problem::ApiError;
 use super::{counted, AppState};
 use crate::domain::budget::wall_clock;
-use crate::domain::notify::{Delivery, Notifier, CONFLICT_RETRIES};
 use crate::domain::webhooks::{
-    Endpoint, EndpointError, Secret, WebhookUrl, ROTATION_OVERLAP, STOPPED,
+    Delivery, Endpoint, EndpointError, Notifier, Secret, WebhookUrl, CONFLICT_RETRIES,
+    ROTATION_OVERLAP, STOPPED,
 };
 use crate::domain::{StateMachineArn, StoreError};
 
@@ -115,13 +115,7 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let notifier = notifier(&state)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidInput("the request body could not be read".into())
-        }
-    })?;
+    let body = body.map_err(ApiError::from)?;
     let registration: Registration = serde_json::from_slice(&body).map_err(|e| {
         ApiError::InvalidInput(format!("the body is not a webhook registration: {e}"))
     })?;
@@ -319,6 +313,7 @@ async fn resend(
 ) -> Result<Response, ApiError> {
     found(&state, &id).await?;
     let delivery = notifier(&state)?
+        .fanout()
         .resend(&id, &delivery_id)
         .await
         .map_err(store_failed)?
