@@ -182,8 +182,11 @@ def profile(server, url, seconds):
 
 def summarise(rounds):
     """Medians over the rounds: each side's throughput, p50, p99 and CPU, and the ratios."""
-    med = lambda xs: statistics.median(xs)
-    side = lambda n: {k: med([r[n][k] for r in rounds]) for k in ("rps", "p50", "p99", "cpu_ms_per_1000")}
+    med = statistics.median
+
+    def side(n):
+        return {k: med([r[n][k] for r in rounds]) for k in ("rps", "p50", "p99", "cpu_ms_per_1000")}
+
     s, b = side("service"), side("baseline")
     return {
         "service": s, "baseline": b,
@@ -229,7 +232,6 @@ def main():
     emulator, endpoint = start_emulator()
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     sfn = session.client("stepfunctions", endpoint_url=endpoint)
-    ddb = session.client("dynamodb", endpoint_url=endpoint)
     bootstrap = subprocess.run(
         [PYTHON, str(ROOT / "infra/local/bootstrap.py"), "--endpoint", endpoint],
         capture_output=True, text=True, check=True,
@@ -378,7 +380,6 @@ def main():
     for _ in range(15):
         s = Service(str(target / "sfn-results"), env)
         colds.append(s.until_healthy() * 1000)
-        t = time.perf_counter()
         assert get(f"{s.url}/executions/{hot}")[0] == 200
         firsts.append((time.perf_counter() - s.started) * 1000)
         s.stop()
@@ -437,9 +438,7 @@ def write_report(r, args):
     print(text)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     profile = pathlib.Path(args.output).with_name("PROFILE.md")
-    pathlib.Path(args.output).write_text(f"""# Benchmarks
-
-Measured by `./infra/bench/run.sh` on {now}, on this project's machine kind ({os.cpu_count()} cores,
+    write_section(pathlib.Path(args.output), f"""Measured by `./infra/bench/run.sh` on {now}, on this project's machine kind ({os.cpu_count()} cores,
 shared and noisy): compare the ratios, not the absolute numbers. Upstream is the moto emulator
 (one Python process, a few ms a call), so miss latencies are mostly the emulator's. What the hot
 path costs and where, with `perf`, is in [PROFILE.md]({profile.name}).
@@ -473,6 +472,23 @@ Raw figures:
 {json.dumps(r, indent=2)}
 ```
 """)
+
+
+BEGIN = "<!-- infra/bench/run.py writes from here to the END marker; the rest of this file is kept by hand -->"
+END = "<!-- END of run.py's section -->"
+
+
+def write_section(path: pathlib.Path, section: str) -> None:
+    """Replaces run.py's own section of `path`, between its markers, and keeps the rest as it is:
+    the hand-kept parts (earlier runs, notes) survive a run. A new file gets a title and the section."""
+    block = f"{BEGIN}\n{section.strip()}\n{END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} lacks run.py's markers ({BEGIN!r} ... {END!r}): add them around the generated part")
+    before, rest = text.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    path.write_text(before + block + after, encoding="utf-8")
+    print(f"wrote run.py's section of {path}")
 
 
 if __name__ == "__main__":

@@ -322,7 +322,7 @@ def table(counts: list[int], name_length: int) -> str:
                                          if f == "event_pattern" and figures["status_rule_pattern"] == "arn-prefix" else "")
                                       for f, _, _ in COLUMNS])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows)
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
 
 
 def largest(name_length: int, mix) -> tuple[int, list[str]]:

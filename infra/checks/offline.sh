@@ -92,6 +92,12 @@ check_shell() {
     shellcheck deploy.sh infra/checks/*.sh infra/local/*.sh infra/bench/*.sh
 }
 
+check_ruff() {
+    ruff --version
+    # ruff.toml at the root says which rules: the defaults plus bugbear.
+    ruff check infra
+}
+
 check_generated_definition() {
     python infra/api/build.py --check
 }
@@ -215,6 +221,7 @@ PY
 }
 
 step "shellcheck" check_shell
+step "ruff (the project's Python)" check_ruff
 step "gateway definition up to date" check_generated_definition
 step "OpenAPI 3.1 document valid" check_openapi
 step "cfn-lint" check_cfn_lint

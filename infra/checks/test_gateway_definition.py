@@ -126,7 +126,7 @@ def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
 def test_every_answer_gets_cors_headers_when_an_origin_is_configured():
     doc = resolve_intrinsics(copy.deepcopy(GATEWAY), True)
     bare = resolve_intrinsics(copy.deepcopy(GATEWAY), False)
-    for path, method, operation in operations(doc):
+    for path, _method, operation in operations(doc):
         integration = operation["x-amazon-apigateway-integration"]
         if integration["type"] == "aws_proxy":
             continue  # the function answers CORS itself (CORS_ALLOWED_ORIGINS)

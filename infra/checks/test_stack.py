@@ -42,7 +42,7 @@ def same(a, b) -> bool:
     if isinstance(a, Tag) and isinstance(b, Tag):
         return a.tag == b.tag and same(a.value, b.value)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return not isinstance(a, Tag) and not isinstance(b, Tag) and a == b

@@ -509,7 +509,7 @@ def test_200_stops_with_3_endpoints_are_600_deliveries_none_missing_none_doubled
         took = time.monotonic() - began
         time.sleep(max(SCHEDULE) + 1)  # room for a double to show
         ids = []
-        for receiver, endpoint in zip(receivers, endpoints):
+        for receiver, endpoint in zip(receivers, endpoints, strict=True):
             got = [r for r in receiver.snapshot() if r.payload and r.payload["data"]["executionArn"] in arns]
             missed = arns - {r.payload["data"]["executionArn"] for r in got}
             listed = [d for d in hooks.deliveries(endpoint["id"]) if d["executionArn"] in missed]
