@@ -8,8 +8,8 @@
 //! execution), `leaseUntil` (an instance is reading), `notFoundFirst`, `notFoundAt` (a 404);
 //! times in epoch milliseconds. A coordination-only item expires an hour after it was made.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -17,17 +17,17 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use bytes::Bytes;
 
-use super::dynamodb_list;
+use super::dynamodb_item::{decode, epoch_seconds, millis, result_item};
+use super::{dynamodb_list, dynamodb_reconcile};
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, Rank, ReconcileState,
-    RecordedPage, ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, ReconcileState, RecordedPage,
+    ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
-const KEY: &str = "executionArn";
+pub(super) const KEY: &str = "executionArn";
 /// How long an item holding only coordination state is kept.
 const COORDINATION_TTL: Duration = Duration::from_secs(3600);
 /// No live result: none stored, a provisional one past its freshness, or any past its TTL.
@@ -260,34 +260,7 @@ impl ResultStore for DynamoDbStore {
         &self,
         machine: &StateMachineArn,
     ) -> Result<ReconcileState, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(reconcile_key(machine)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError(Box::new(e)))?;
-        let Some(item) = out.item else {
-            return Ok(ReconcileState::default());
-        };
-        let number = |name: &str| match item.get(name) {
-            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-            _ => None,
-        };
-        let mut state = match item.get("state") {
-            Some(AttributeValue::S(json)) => {
-                serde_json::from_str(json).map_err(|e| StoreError(Box::new(e)))?
-            }
-            // Written before the state was kept: its watermark is where the head ends.
-            _ => ReconcileState {
-                top_ms: number("watermark"),
-                ..ReconcileState::default()
-            },
-        };
-        state.version = number("version").unwrap_or(0);
-        Ok(state)
+        dynamodb_reconcile::state(&self.client, &self.table, machine).await
     }
 
     async fn save_reconcile_state(
@@ -295,29 +268,7 @@ impl ResultStore for DynamoDbStore {
         machine: &StateMachineArn,
         state: &ReconcileState,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(state).map_err(|e| StoreError(Box::new(e)))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY, AttributeValue::S(reconcile_key(machine)))
-            .item("state", AttributeValue::S(json))
-            .item(
-                "version",
-                AttributeValue::N((state.version + 1).to_string()),
-            )
-            .expression_attribute_names("#version", "version");
-        let put = if state.version == 0 {
-            put.condition_expression("attribute_not_exists(#version)")
-        } else {
-            put.condition_expression("#version = :read")
-                .expression_attribute_values(":read", AttributeValue::N(state.version.to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if put_refused(&err) => Ok(false),
-            Err(err) => Err(StoreError(Box::new(err))),
-        }
+        dynamodb_reconcile::save_state(&self.client, &self.table, machine, state).await
     }
 
     async fn live_results(
@@ -325,63 +276,7 @@ impl ResultStore for DynamoDbStore {
         arns: &[ExecutionArn],
         now: SystemTime,
     ) -> Result<HashSet<ExecutionArn>, StoreError> {
-        let mut live = HashSet::new();
-        let mut seen = HashSet::new();
-        let unique: Vec<&ExecutionArn> = arns.iter().filter(|a| seen.insert(a.as_str())).collect();
-        for chunk in unique.chunks(100) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|arn| {
-                    HashMap::from([(KEY.to_owned(), AttributeValue::S(arn.as_str().to_owned()))])
-                })
-                .collect();
-            // Unprocessed keys (throttling, size) are asked again, a few times.
-            for _ in 0..4 {
-                if keys.is_empty() {
-                    break;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError(Box::new(e)))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError(Box::new(e)))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let Some(AttributeValue::S(key)) = item.get(KEY) else {
-                        continue;
-                    };
-                    let Ok(arn) = ExecutionArn::parse(key) else {
-                        continue;
-                    };
-                    if decode(item)?.result.is_some_and(|r| r.is_live(now)) {
-                        live.insert(arn);
-                    }
-                }
-                keys = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-            if !keys.is_empty() {
-                return Err(StoreError(
-                    "BatchGetItem left keys unprocessed after retries".into(),
-                ));
-            }
-        }
-        Ok(live)
+        dynamodb_reconcile::live_results(&self.client, &self.table, arns, now).await
     }
 
     async fn recorded(
@@ -404,140 +299,9 @@ impl ResultStore for DynamoDbStore {
     }
 }
 
-fn decode(mut item: HashMap<String, AttributeValue>) -> Result<SharedState, StoreError> {
-    let malformed = |what: &str| StoreError(format!("cache item has no valid `{what}`").into());
-    let number = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-        _ => None,
-    };
-    let status = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
-        Some(AttributeValue::S(s)) => ExecutionStatus::parse(s).ok_or_else(|| malformed(name)),
-        _ => Err(malformed(name)),
-    };
-    let ms = |n: u64| UNIX_EPOCH + Duration::from_millis(n);
-    let result = match item.remove("document") {
-        Some(AttributeValue::S(s)) => Some(StoredResult {
-            document: Bytes::from(s),
-            status: status(&item, "status")?,
-            is_final: matches!(item.get("final"), Some(AttributeValue::Bool(true))),
-            stored_at: number(&item, "storedAt").map_or(UNIX_EPOCH, from_epoch_seconds),
-            expires_at: number(&item, "freshUntil")
-                .or_else(|| number(&item, "expiresAt"))
-                .map(from_epoch_seconds),
-            keep_until: number(&item, "expiresAt").map(from_epoch_seconds),
-            rank: Rank {
-                redrive_count: number(&item, "redriveCount")
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-                stop_date_ms: number(&item, "stopDate").unwrap_or(0),
-            },
-        }),
-        Some(_) => return Err(malformed("document")),
-        None => None,
-    };
-    let read = match (item.remove("readDocument"), number(&item, "readAt")) {
-        (Some(AttributeValue::S(s)), Some(at)) => Some(SharedRead {
-            document: Bytes::from(s),
-            status: status(&item, "readStatus")?,
-            start_date: number(&item, "readStart").map_or(UNIX_EPOCH, ms),
-            read_at: ms(at),
-        }),
-        _ => None,
-    };
-    let not_found = number(&item, "notFoundAt").map(|at| NotFoundMark {
-        first_seen: ms(number(&item, "notFoundFirst").unwrap_or(at)),
-        last_seen: ms(at),
-    });
-    Ok(SharedState {
-        result,
-        read,
-        lease_until: number(&item, "leaseUntil").map(ms),
-        not_found,
-    })
-}
-
-/// A stored result's item: what `put_if_absent` and `replace_result` write.
-fn result_item(
-    arn: &ExecutionArn,
-    result: &StoredResult,
-) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let mut item = HashMap::from([
-        (KEY.to_owned(), AttributeValue::S(arn.as_str().to_owned())),
-        (
-            "document".to_owned(),
-            AttributeValue::S(
-                String::from_utf8(result.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?,
-            ),
-        ),
-        (
-            "status".to_owned(),
-            AttributeValue::S(result.status.as_str().to_owned()),
-        ),
-        ("final".to_owned(), AttributeValue::Bool(result.is_final)),
-        (
-            "redriveCount".to_owned(),
-            AttributeValue::N(result.rank.redrive_count.to_string()),
-        ),
-        (
-            "stopDate".to_owned(),
-            AttributeValue::N(result.rank.stop_date_ms.to_string()),
-        ),
-        (
-            "storedAt".to_owned(),
-            AttributeValue::N(epoch_seconds(result.stored_at).to_string()),
-        ),
-    ]);
-    item.extend(dynamodb_list::index_attributes(arn, &result.document));
-    // A provisional result is read again after `freshUntil`, but the item stays (TTL
-    // `expiresAt`, as long as a final one) so that its rank keeps refusing older runs.
-    let fresh = if result.is_final {
-        None
-    } else {
-        result.expires_at
-    };
-    if let Some(at) = fresh {
-        item.insert(
-            "freshUntil".to_owned(),
-            AttributeValue::N(epoch_seconds(at).to_string()),
-        );
-    }
-    let keep = if result.is_final {
-        result.expires_at.or(result.keep_until)
-    } else {
-        result.keep_until
-    };
-    if let Some(at) = keep {
-        item.insert(
-            "expiresAt".to_owned(),
-            AttributeValue::N(epoch_seconds(at).to_string()),
-        );
-    }
-    Ok(item)
-}
-
-fn put_refused<R>(err: &SdkError<PutItemError, R>) -> bool {
+pub(super) fn put_refused<R>(err: &SdkError<PutItemError, R>) -> bool {
     matches!(
         err.as_service_error(),
         Some(PutItemError::ConditionalCheckFailedException(_))
     )
-}
-
-/// The reconcile state's key: `reconcile#` and the machine's ARN, never an execution ARN.
-fn reconcile_key(machine: &StateMachineArn) -> String {
-    format!("reconcile#{machine}")
-}
-
-fn millis(t: SystemTime) -> AttributeValue {
-    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    AttributeValue::N(ms.to_string())
-}
-
-fn epoch_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-}
-
-fn from_epoch_seconds(s: u64) -> SystemTime {
-    UNIX_EPOCH
-        .checked_add(Duration::from_secs(s))
-        .unwrap_or(UNIX_EPOCH)
 }

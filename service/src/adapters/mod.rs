@@ -4,7 +4,9 @@
 pub mod aws;
 pub mod conformance;
 pub mod dynamodb;
+mod dynamodb_item;
 pub mod dynamodb_list;
+mod dynamodb_reconcile;
 pub mod hot;
 pub mod memory;
 pub mod memory_webhooks;

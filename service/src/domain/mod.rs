@@ -1,6 +1,7 @@
 //! The domain: ARNs, executions and workflows; the read path, events' ingestion, reconcile, the
 //! ops lists and webhooks; and the ports they call (see `lib.rs` for the map).
 
+pub mod answer;
 pub mod arn;
 pub mod budget;
 pub mod cursor;

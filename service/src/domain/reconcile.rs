@@ -320,31 +320,11 @@ impl Results {
             let Ok(arn) = ExecutionArn::parse(&open.arn) else {
                 continue;
             };
-            match self.source.describe(&arn).await {
-                Ok(execution) => {
-                    run.describes_left -= 1;
-                    run.report.describes += 1;
-                    if execution.status.is_stopped() {
-                        if self.store_result(&execution).await? == Ingested::Stored {
-                            run.report.stored += 1;
-                        }
-                        settled.insert(open.arn.clone());
-                    } else {
-                        open.checked_ms = now_ms;
-                    }
-                }
-                // Gone (history is kept 90 days after close): nothing left to store.
-                Err(SourceError::NotFound) => {
-                    run.describes_left -= 1;
-                    run.report.describes += 1;
-                    settled.insert(open.arn.clone());
-                }
-                Err(err) => {
-                    run.describes_left -= 1;
-                    run.report.describes += 1;
-                    tracing::warn!(execution_arn = %arn, error = %err, "reconcile: DescribeExecution failed; next run tries again");
-                    open.checked_ms = now_ms;
-                }
+            // Stopped and stored, or gone (history is kept 90 days after close): settled.
+            if self.describe_and_store(run, &arn).await? {
+                settled.insert(open.arn.clone());
+            } else {
+                open.checked_ms = now_ms;
             }
         }
         state.open.retain(|open| !settled.contains(&open.arn));
