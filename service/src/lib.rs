@@ -21,12 +21,15 @@
 //!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
 //!   `problem.rs` (the one error type, RFC 9457).
 //! - `domain/`: the rules. `arn.rs`, `execution.rs`, `workflows.rs` are the vocabulary;
-//!   `retrieval.rs` is the read path (memory, table, Step Functions, store), with `flights.rs`
-//!   (coalescing inside one process) and `fleet.rs` (the cross-instance protocol: lease, tick,
-//!   shared read, remembered 404); `ingest.rs` stores what events push; `reconcile.rs` lists
-//!   what events missed; `listing.rs` and `cursor.rs` serve the ops lists; `webhooks/` is the
-//!   webhooks room (rules, fan-out, outbox and sweep, attempts, with their ports); `ports.rs`
-//!   holds the read path's ports; `budget.rs` keeps every answer under API Gateway's 29 s.
+//!   `retrieval.rs` (`Results`) is the read path: memory, then `fleet.rs` (`Fleet`, the
+//!   cross-instance protocol: lease, tick, shared read, remembered 404), with `flights.rs`
+//!   (coalescing inside one process), waiting and start-and-wait; `answer.rs` is what it
+//!   answers; `keeper.rs` (`Keeper`) stores a stop, for the read path, `ingest.rs` (what events
+//!   push) and `reconcile.rs` (what events missed) alike; `listing.rs` and `cursor.rs` serve the
+//!   ops lists; `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
+//!   with their ports); `ports.rs` holds the other ports, the table's split by concern
+//!   (`ResultStore`, `ReadCoordination`, `ReconcileLedger`, `RecordedExecutions`; `Table` is all
+//!   four); `budget.rs` keeps every answer under API Gateway's 29 s.
 //! - `adapters/`: Step Functions (`sfn.rs`), the results table (`dynamodb.rs`,
 //!   `dynamodb_list.rs`), the webhooks table (`webhooks_table.rs`, `webhooks_layout.rs`), SQS
 //!   (`sqs.rs`), the outbound client (`sender.rs`), the in-process cache (`hot.rs`), and the
@@ -62,7 +65,7 @@ use adapters::MemoryCache;
 use config::Config;
 use domain::{
     CachePolicy, CursorKey, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listing,
-    NoHotCache, ResultStore, Results,
+    NoHotCache, Results, Table,
 };
 pub use http::{router, App, AppState};
 
@@ -72,7 +75,8 @@ pub struct Ports {
     pub source: Arc<dyn ExecutionSource>,
     pub starter: Arc<dyn ExecutionStarter>,
     pub lister: Arc<dyn ExecutionLister>,
-    pub store: Arc<dyn ResultStore>,
+    /// The table: results, the fleet's coordination, reconcile's ledger, recorded executions.
+    pub store: Arc<dyn Table>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -103,6 +107,13 @@ impl AppState {
             0 => Arc::new(NoHotCache),
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
+        let listing = Listing::new(
+            ports.lister.clone(),
+            ports.store.clone(),
+            hot.clone(),
+            config.express_state_machines.clone(),
+            cursor_key(config),
+        );
         let results = Results::new(
             ports.source,
             ports.store,
@@ -115,12 +126,8 @@ impl AppState {
             Some(notifier) => results.with_notifier(notifier),
             None => results,
         };
-        let key = config
-            .cursor_secret
-            .as_ref()
-            .map_or_else(CursorKey::random, |s| CursorKey::new(s.as_bytes()));
         Self::from_shared(http::Shared {
-            listing: Listing::new(&results, config.express_state_machines.clone(), key),
+            listing,
             results,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
@@ -137,6 +144,15 @@ impl AppState {
             counters: emf::Counters::default(),
         })
     }
+}
+
+/// The key that signs list cursors: from `CURSOR_SECRET`, so every instance honours another's
+/// cursors, or random (cursors then last as long as the process).
+fn cursor_key(config: &Config) -> CursorKey {
+    config
+        .cursor_secret
+        .as_ref()
+        .map_or_else(CursorKey::random, |s| CursorKey::new(s.as_bytes()))
 }
 
 /// Webhooks from the configuration: the notifier over the webhooks table, the delivery queue

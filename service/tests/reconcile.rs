@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::domain::{
     CachePolicy, Claim, Execution, ExecutionArn, ExecutionStatus, NoHotCache, NotFoundMark,
-    PutOutcome, ReconcileBudget, ReconcileState, Reconciled, RedriveStatus, ResultStore, Results,
-    SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
+    PutOutcome, ReadCoordination, ReconcileBudget, ReconcileLedger, ReconcileState, Reconciled,
+    RecordedExecutions, RedriveStatus, ResultStore, Results, SharedRead, SharedState,
+    StateMachineArn, StoreError, StoredResult,
 };
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
@@ -41,6 +42,7 @@ impl ResultStore for Counted {
         self.get_items.fetch_add(1, Ordering::SeqCst);
         self.store.state(arn).await
     }
+
     async fn put_if_absent(
         &self,
         arn: &ExecutionArn,
@@ -49,6 +51,7 @@ impl ResultStore for Counted {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.store.put_if_absent(arn, result).await
     }
+
     async fn replace_result(
         &self,
         arn: &ExecutionArn,
@@ -58,41 +61,7 @@ impl ResultStore for Counted {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.store.replace_result(arn, stored, result).await
     }
-    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.store.claim(arn, claim).await
-    }
-    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.store.record_read(arn, read).await
-    }
-    async fn record_not_found(
-        &self,
-        arn: &ExecutionArn,
-        mark: &NotFoundMark,
-    ) -> Result<(), StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.store.record_not_found(arn, mark).await
-    }
-    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.store.hold_lease(arn, until).await
-    }
-    async fn reconcile_state(
-        &self,
-        machine: &StateMachineArn,
-    ) -> Result<ReconcileState, StoreError> {
-        self.get_items.fetch_add(1, Ordering::SeqCst);
-        self.store.reconcile_state(machine).await
-    }
-    async fn save_reconcile_state(
-        &self,
-        machine: &StateMachineArn,
-        state: &ReconcileState,
-    ) -> Result<bool, StoreError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.store.save_reconcile_state(machine, state).await
-    }
+
     async fn live_results(
         &self,
         arns: &[ExecutionArn],
@@ -115,6 +84,55 @@ impl ResultStore for Counted {
         Ok(live)
     }
 }
+
+#[async_trait]
+impl ReadCoordination for Counted {
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.store.claim(arn, claim).await
+    }
+
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.store.record_read(arn, read).await
+    }
+
+    async fn record_not_found(
+        &self,
+        arn: &ExecutionArn,
+        mark: &NotFoundMark,
+    ) -> Result<(), StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.store.record_not_found(arn, mark).await
+    }
+
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.store.hold_lease(arn, until).await
+    }
+}
+
+#[async_trait]
+impl ReconcileLedger for Counted {
+    async fn reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+    ) -> Result<ReconcileState, StoreError> {
+        self.get_items.fetch_add(1, Ordering::SeqCst);
+        self.store.reconcile_state(machine).await
+    }
+
+    async fn save_reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+        state: &ReconcileState,
+    ) -> Result<bool, StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.store.save_reconcile_state(machine, state).await
+    }
+}
+
+impl RecordedExecutions for Counted {}
 
 struct World {
     executions: InMemoryExecutions,

@@ -407,7 +407,7 @@ async fn start_and_wait_refuses_bad_input_and_a_reused_name_with_other_input() {
 
 #[tokio::test]
 async fn a_zero_wait_behind_another_instances_lease_answers_once_the_lease_is_over() {
-    use sfn_results::domain::ResultStore;
+    use sfn_results::domain::ReadCoordination;
     let f = fixture();
     let uri = path("o-lease");
     let arn = ExecutionArn::parse(&uri["/executions/".len()..]).expect("arn");

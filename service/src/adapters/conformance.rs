@@ -10,11 +10,11 @@ use bytes::Bytes;
 
 use crate::domain::{
     Claim, ExecutionArn, ExecutionStatus, Gap, OpenExecution, PutOutcome, Rank, ReconcileState,
-    ResultStore, SharedRead, StateMachineArn, StoredResult,
+    SharedRead, StateMachineArn, StoredResult, Table,
 };
 
 /// Runs every check against `store`; panics naming the rule that does not hold.
-pub async fn run(store: &dyn ResultStore) {
+pub async fn run(store: &dyn Table) {
     first_writer_wins_while_live(store).await;
     a_greater_rank_replaces_a_live_result(store).await;
     a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store).await;
@@ -65,7 +65,7 @@ fn result(doc: &str, rank: (u32, u64), stored: u64, fresh_for: Option<u64>) -> S
     }
 }
 
-async fn document(store: &dyn ResultStore, arn: &ExecutionArn) -> Option<Bytes> {
+async fn document(store: &dyn Table, arn: &ExecutionArn) -> Option<Bytes> {
     store
         .state(arn)
         .await
@@ -74,11 +74,11 @@ async fn document(store: &dyn ResultStore, arn: &ExecutionArn) -> Option<Bytes> 
         .map(|r| r.document)
 }
 
-async fn put(store: &dyn ResultStore, arn: &ExecutionArn, item: &StoredResult) -> PutOutcome {
+async fn put(store: &dyn Table, arn: &ExecutionArn, item: &StoredResult) -> PutOutcome {
     store.put_if_absent(arn, item).await.expect("put")
 }
 
-async fn first_writer_wins_while_live(store: &dyn ResultStore) {
+async fn first_writer_wins_while_live(store: &dyn Table) {
     let (arn, now) = (arn("first"), base());
     let first = result(r#"{"first":1}"#, (0, 1000), now, Some(60));
     let second = result(r#"{"second":2}"#, (0, 1000), now + 1, Some(60));
@@ -91,7 +91,7 @@ async fn first_writer_wins_while_live(store: &dyn ResultStore) {
     assert_eq!(document(store, &arn).await, Some(first.document));
 }
 
-async fn a_greater_rank_replaces_a_live_result(store: &dyn ResultStore) {
+async fn a_greater_rank_replaces_a_live_result(store: &dyn Table) {
     let (arn, now) = (arn("greater"), base());
     let run0 = result(r#"{"run":0}"#, (0, 1000), now, Some(60));
     let later_stop = result(r#"{"run":"0b"}"#, (0, 2000), now + 1, Some(60));
@@ -106,7 +106,7 @@ async fn a_greater_rank_replaces_a_live_result(store: &dyn ResultStore) {
     assert_eq!(document(store, &arn).await, Some(run1.document));
 }
 
-async fn a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store: &dyn ResultStore) {
+async fn a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store: &dyn Table) {
     let (arn, now) = (arn("ordering"), base());
     let redriven = result(r#"{"run":1}"#, (1, 5000), now, Some(60));
     assert_eq!(put(store, &arn, &redriven).await, PutOutcome::Written);
@@ -126,7 +126,7 @@ async fn a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store: 
     assert_eq!(document(store, &arn).await, Some(redriven.document));
 }
 
-async fn the_same_rank_replaces_a_result_no_longer_live(store: &dyn ResultStore) {
+async fn the_same_rank_replaces_a_result_no_longer_live(store: &dyn Table) {
     let (arn, now) = (arn("refresh"), base());
     let first = result(r#"{"read":1}"#, (0, 1000), now, Some(60));
     let reread = result(r#"{"read":2}"#, (0, 1000), now + 120, Some(60));
@@ -148,7 +148,7 @@ fn claim(now: u64) -> Claim {
     }
 }
 
-async fn coordination_yields_to_a_live_result_only(store: &dyn ResultStore) {
+async fn coordination_yields_to_a_live_result_only(store: &dyn Table) {
     let now = base();
     let live = arn("claim-live");
     put(store, &live, &result("{}", (0, 1000), now, Some(60))).await;
@@ -181,7 +181,7 @@ fn read(doc: &str, read_at: u64) -> SharedRead {
     }
 }
 
-async fn a_read_replaces_only_an_older_read(store: &dyn ResultStore) {
+async fn a_read_replaces_only_an_older_read(store: &dyn Table) {
     let now = base();
     let arn = arn("read");
     assert!(store
@@ -210,7 +210,7 @@ async fn a_read_replaces_only_an_older_read(store: &dyn ResultStore) {
     );
 }
 
-async fn replace_result_holds_only_over_the_document_it_read(store: &dyn ResultStore) {
+async fn replace_result_holds_only_over_the_document_it_read(store: &dyn Table) {
     let now = base();
     let target = arn("replace");
     let stored = result(r#"{"startDate":null}"#, (0, 1000), now, None);
@@ -237,7 +237,7 @@ async fn replace_result_holds_only_over_the_document_it_read(store: &dyn ResultS
     assert_eq!(document(store, &absent).await, None, "nothing written");
 }
 
-async fn reconcile_state_saves_only_over_the_version_it_read(store: &dyn ResultStore) {
+async fn reconcile_state_saves_only_over_the_version_it_read(store: &dyn Table) {
     let machine = StateMachineArn::parse(&format!(
         "arn:aws:states:us-east-1:123456789012:stateMachine:conformance-{}",
         uuid::Uuid::new_v4().simple()
@@ -288,7 +288,7 @@ async fn reconcile_state_saves_only_over_the_version_it_read(store: &dyn ResultS
     );
 }
 
-async fn live_results_names_exactly_the_live_ones(store: &dyn ResultStore) {
+async fn live_results_names_exactly_the_live_ones(store: &dyn Table) {
     let now = base();
     // More than one batch (100 keys) of the table's BatchGetItem, one key twice.
     let arns: Vec<ExecutionArn> = (0..130).map(|i| arn(&format!("live{i}"))).collect();

@@ -23,8 +23,9 @@ use aws_sdk_dynamodb::Client;
 use super::dynamodb_item::{decode, epoch_seconds, millis, result_item};
 use super::{dynamodb_list, dynamodb_reconcile};
 use crate::domain::{
-    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, ReconcileState, RecordedPage,
-    ResultStore, SharedRead, SharedState, StateMachineArn, StoreError, StoredResult,
+    Claim, ExecutionArn, ExecutionStatus, NotFoundMark, PutOutcome, ReadCoordination,
+    ReconcileLedger, ReconcileState, RecordedExecutions, RecordedPage, ResultStore, SharedRead,
+    SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
 pub(super) const KEY: &str = "executionArn";
@@ -173,6 +174,17 @@ impl ResultStore for DynamoDbStore {
         }
     }
 
+    async fn live_results(
+        &self,
+        arns: &[ExecutionArn],
+        now: SystemTime,
+    ) -> Result<HashSet<ExecutionArn>, StoreError> {
+        dynamodb_reconcile::live_results(&self.client, &self.table, arns, now).await
+    }
+}
+
+#[async_trait]
+impl ReadCoordination for DynamoDbStore {
     async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
         let update = self
             .coordinate(arn, claim.now)
@@ -256,6 +268,18 @@ impl ResultStore for DynamoDbStore {
         conditional(update.send().await).map(drop)
     }
 
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
+        let update = self
+            .coordinate(arn, SystemTime::now())
+            .update_expression("SET #lease = :lease, #expires = if_not_exists(#expires, :ttl)")
+            .condition_expression(NO_LIVE_RESULT)
+            .expression_attribute_values(":lease", millis(until));
+        conditional(update.send().await).map(drop)
+    }
+}
+
+#[async_trait]
+impl ReconcileLedger for DynamoDbStore {
     async fn reconcile_state(
         &self,
         machine: &StateMachineArn,
@@ -270,15 +294,10 @@ impl ResultStore for DynamoDbStore {
     ) -> Result<bool, StoreError> {
         dynamodb_reconcile::save_state(&self.client, &self.table, machine, state).await
     }
+}
 
-    async fn live_results(
-        &self,
-        arns: &[ExecutionArn],
-        now: SystemTime,
-    ) -> Result<HashSet<ExecutionArn>, StoreError> {
-        dynamodb_reconcile::live_results(&self.client, &self.table, arns, now).await
-    }
-
+#[async_trait]
+impl RecordedExecutions for DynamoDbStore {
     async fn recorded(
         &self,
         machine: &StateMachineArn,
@@ -287,15 +306,6 @@ impl ResultStore for DynamoDbStore {
         after: Option<&str>,
     ) -> Result<RecordedPage, StoreError> {
         dynamodb_list::recorded(&self.client, &self.table, machine, status, limit, after).await
-    }
-
-    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
-        let update = self
-            .coordinate(arn, SystemTime::now())
-            .update_expression("SET #lease = :lease, #expires = if_not_exists(#expires, :ttl)")
-            .condition_expression(NO_LIVE_RESULT)
-            .expression_attribute_values(":lease", millis(until));
-        conditional(update.send().await).map(drop)
     }
 }
 

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReconcileState, RedriveStatus,
-    ResultStore, SharedRead, SharedState, SourceError, StartError, Started, StateMachineArn,
-    StoreError, StoredResult,
+    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger,
+    ReconcileState, RecordedExecutions, RedriveStatus, ResultStore, SharedRead, SharedState,
+    SourceError, StartError, Started, StateMachineArn, StoreError, StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -271,23 +271,6 @@ impl ResultStore for InMemoryStore {
         })
     }
 
-    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
-        self.coordinate(arn, claim.now, |state| {
-            let free = state.lease_until.is_none_or(|at| at < claim.now)
-                && state
-                    .read
-                    .as_ref()
-                    .is_none_or(|r| r.read_at < claim.read_before)
-                && state
-                    .not_found
-                    .is_none_or(|m| m.last_seen < claim.not_found_before);
-            if free {
-                state.lease_until = Some(claim.lease_until);
-            }
-            free
-        })
-    }
-
     async fn replace_result(
         &self,
         arn: &ExecutionArn,
@@ -309,6 +292,26 @@ impl ResultStore for InMemoryStore {
             ..SharedState::default()
         };
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl ReadCoordination for InMemoryStore {
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError> {
+        self.coordinate(arn, claim.now, |state| {
+            let free = state.lease_until.is_none_or(|at| at < claim.now)
+                && state
+                    .read
+                    .as_ref()
+                    .is_none_or(|r| r.read_at < claim.read_before)
+                && state
+                    .not_found
+                    .is_none_or(|m| m.last_seen < claim.not_found_before);
+            if free {
+                state.lease_until = Some(claim.lease_until);
+            }
+            free
+        })
     }
 
     async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError> {
@@ -335,6 +338,17 @@ impl ResultStore for InMemoryStore {
         .map(drop)
     }
 
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
+        self.coordinate(arn, crate::domain::budget::wall_clock(), |state| {
+            state.lease_until = Some(until);
+            true
+        })
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl ReconcileLedger for InMemoryStore {
     async fn reconcile_state(
         &self,
         machine: &StateMachineArn,
@@ -361,15 +375,9 @@ impl ResultStore for InMemoryStore {
         };
         Ok(true)
     }
-
-    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError> {
-        self.coordinate(arn, SystemTime::now(), |state| {
-            state.lease_until = Some(until);
-            true
-        })
-        .map(drop)
-    }
 }
+
+impl RecordedExecutions for InMemoryStore {}
 
 #[cfg(test)]
 mod tests {

@@ -4,16 +4,22 @@
 //! `DescribeExecution` per running execution per tick, one per stopped execution, and one per
 //! unknown name per minute, however many processes serve it.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
+use super::answer::{Answer, Origin, RetrievalError};
 use super::budget::{bounded, wall_clock, WRITE_RESERVE};
 use super::execution::Finality;
 use super::flights::TICK;
-use super::ports::{Claim, NotFoundMark, PutOutcome, SharedRead, SourceError, StoredResult};
-use super::retrieval::{Answer, Origin, Results, RetrievalError};
+use super::keeper::Keeper;
+use super::ports::{
+    Claim, ExecutionSource, NotFoundMark, PutOutcome, ReadCoordination, ResultStore, SharedRead,
+    SourceError, StoreError, StoredResult, Table,
+};
 use super::ExecutionArn;
 
 /// How long a 404 is remembered for a name.
@@ -51,10 +57,57 @@ fn since(t: SystemTime, now: SystemTime) -> Duration {
     now.duration_since(t).unwrap_or_default()
 }
 
-impl Results {
+/// One instance's part in the cross-instance protocol: the lease, the tick, the shared read and
+/// the remembered 404, kept in the table's item for each execution. Every instance of the fleet
+/// holds one over the same table; none shares memory with another.
+#[derive(Clone)]
+pub struct Fleet {
+    source: Arc<dyn ExecutionSource>,
+    store: Arc<dyn ResultStore>,
+    leases: Arc<dyn ReadCoordination>,
+    keeper: Keeper,
+    /// This instance's reads of running executions, kept a tick: its fallback when the table
+    /// cannot be read.
+    reads: moka::sync::Cache<ExecutionArn, Answer>,
+    /// The table writes made after an answer.
+    writes: TaskTracker,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("keeper", &self.keeper)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    pub fn new(source: Arc<dyn ExecutionSource>, table: Arc<dyn Table>, keeper: Keeper) -> Self {
+        Self {
+            source,
+            store: table.clone(),
+            leases: table,
+            keeper,
+            reads: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TICK)
+                .build(),
+            writes: TaskTracker::new(),
+        }
+    }
+
+    /// Waits for the table writes started so far. Under Lambda the process is frozen between
+    /// invocations, so the runtime calls this before answering; the local server never needs to.
+    /// Each write is bounded by the write reserve of the budget.
+    pub async fn flush_writes(&self) {
+        self.writes.close();
+        self.writes.wait().await;
+        self.writes.reopen();
+    }
+
     /// Looks at `arn` once: the table, then (holding the lease) Step Functions. `waiting` asks a
     /// young 404 again, once a tick, instead of taking it as final.
-    pub(super) async fn step(&self, arn: &ExecutionArn, waiting: bool, by: Instant) -> Step {
+    pub async fn look(&self, arn: &ExecutionArn, waiting: bool, by: Instant) -> Step {
         if arn.is_express() {
             return self.step_express(arn, by).await;
         }
@@ -77,17 +130,29 @@ impl Results {
         let mut stale = None;
         if let Some(result) = &state.result {
             if result.is_live(now) {
-                self.hot.insert(arn, result.clone());
+                self.keeper.hot().insert(arn, result.clone());
                 return Step::Known(stored_answer(result, Origin::Hit));
             }
             stale = Some(stored_answer(result, Origin::StaleHit));
         }
         let last = state.read.as_ref().map(|read| shared_answer(read, now));
-        let mut not_found_before = now - NOT_FOUND_MEMORY;
+        // A 404 is remembered a minute, unless a read made since shows the execution started.
+        let read_since = |mark: &NotFoundMark| {
+            state
+                .read
+                .as_ref()
+                .is_some_and(|read| read.read_at > mark.last_seen)
+        };
+        let mut not_found_before = match (&state.read, state.not_found) {
+            (Some(read), Some(mark)) if read_since(&mark) => {
+                read.read_at + Duration::from_millis(1)
+            }
+            _ => now - NOT_FOUND_MEMORY,
+        };
         let mut first_not_found = None;
         if let Some(mark) = state
             .not_found
-            .filter(|m| since(m.last_seen, now) < NOT_FOUND_MEMORY)
+            .filter(|m| since(m.last_seen, now) < NOT_FOUND_MEMORY && !read_since(m))
         {
             let young = since(mark.first_seen, now) < NOT_FOUND_GRACE;
             if !(waiting && young) || since(mark.last_seen, now) < TICK {
@@ -97,7 +162,7 @@ impl Results {
             not_found_before = now - TICK;
         }
         if let (Some(read), Some(answer)) = (&state.read, &last) {
-            if since(read.read_at, now) < self.policy.refresh {
+            if since(read.read_at, now) < self.keeper.policy().refresh {
                 return Step::Known(answer.clone());
             }
         }
@@ -108,10 +173,10 @@ impl Results {
         let claim = Claim {
             now,
             lease_until: now + LEASE.min(left),
-            read_before: now - self.policy.refresh,
+            read_before: now - self.keeper.policy().refresh,
             not_found_before,
         };
-        match bounded(by, self.store.claim(arn, &claim)).await {
+        match bounded(by, self.leases.claim(arn, &claim)).await {
             Some(Ok(true)) => {}
             Some(Ok(false)) => return Step::Busy(last),
             Some(Err(err)) => {
@@ -138,7 +203,7 @@ impl Results {
         };
         if let Some(result) = &state.result {
             if result.is_live(now) {
-                self.hot.insert(arn, result.clone());
+                self.keeper.hot().insert(arn, result.clone());
                 return Step::Known(stored_answer(result, Origin::Hit));
             }
         }
@@ -172,14 +237,16 @@ impl Results {
                     first_seen: first_not_found.unwrap_or(now),
                     last_seen: now,
                 };
-                self.share(arn, "404", move |store, arn| async move {
-                    store.record_not_found(&arn, &mark).await.map(drop)
+                let (leases, owned) = (self.leases.clone(), arn.clone());
+                self.share(arn, "404", async move {
+                    leases.record_not_found(&owned, &mark).await
                 });
                 return Step::NotFound(mark.first_seen);
             }
             failed => {
-                self.share(arn, "lease", move |store, arn| async move {
-                    store.hold_lease(&arn, now + TICK).await
+                let (leases, owned) = (self.leases.clone(), arn.clone());
+                self.share(arn, "lease", async move {
+                    leases.hold_lease(&owned, now + TICK).await
                 });
                 if let Some(answer) = stale {
                     return Step::Known(answer);
@@ -197,54 +264,42 @@ impl Results {
                 };
             }
         };
-        let document = execution.document();
         let finality = execution.finality(now);
-        let expires_at = match finality {
-            Finality::Open => None,
-            Finality::Final => self.policy.retention.map(|keep| now + keep),
-            Finality::Provisional => Some(now + self.policy.provisional_ttl),
-        };
         let answer = Answer {
-            document: document.clone(),
+            document: execution.document(),
             status: execution.status,
             finality,
             origin: Origin::Miss,
             age: execution.age(now),
-            expires_at: (finality == Finality::Provisional)
-                .then_some(expires_at)
-                .flatten(),
+            expires_at: None,
         };
-        if finality == Finality::Open {
+        let Some(item) = self.keeper.item(&execution, now) else {
             let read = SharedRead {
-                document,
+                document: answer.document.clone(),
                 status: execution.status,
                 start_date: execution.start_date,
                 read_at: now,
             };
             self.reads.insert(arn.clone(), shared_answer(&read, now));
-            self.share(arn, "read", move |store, arn| async move {
-                store.record_read(&arn, &read).await.map(drop)
+            let (leases, owned) = (self.leases.clone(), arn.clone());
+            self.share(arn, "read", async move {
+                leases.record_read(&owned, &read).await.map(drop)
             });
-        } else {
-            let item = StoredResult {
-                document,
-                status: execution.status,
-                is_final: finality == Finality::Final,
-                stored_at: now,
-                expires_at,
-                keep_until: self.policy.retention.map(|keep| now + keep),
-                rank: execution.rank(),
-            };
-            self.hot.insert(arn, item.clone());
-            let notifier = self.notifier.clone();
-            self.share(arn, "result", move |store, arn| async move {
-                match Results::persist(store.as_ref(), notifier.as_ref(), &arn, &item).await? {
-                    PutOutcome::Written => tracing::debug!(execution_arn = %arn, "result stored"),
-                    PutOutcome::AlreadyPresent => {}
-                }
-                Ok(())
-            });
-        }
+            return Step::Known(answer);
+        };
+        let answer = Answer {
+            expires_at: (!item.is_final).then_some(item.expires_at).flatten(),
+            ..answer
+        };
+        self.keeper.hot().insert(arn, item.clone());
+        let (keeper, owned) = (self.keeper.clone(), arn.clone());
+        self.share(arn, "result", async move {
+            match keeper.persist(&owned, &item).await? {
+                PutOutcome::Written => tracing::debug!(execution_arn = %owned, "result stored"),
+                PutOutcome::AlreadyPresent => {}
+            }
+            Ok(())
+        });
         Step::Known(answer)
     }
 
@@ -255,14 +310,13 @@ impl Results {
 
     /// Writes to the table after the answer (the local server answers first; under Lambda the
     /// invocation waits for them). A failed write is logged, never answered.
-    fn share<F, Fut>(&self, arn: &ExecutionArn, what: &'static str, write: F)
+    fn share<F>(&self, arn: &ExecutionArn, what: &'static str, write: F)
     where
-        F: FnOnce(Arc<dyn super::ports::ResultStore>, ExecutionArn) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(), super::ports::StoreError>> + Send,
+        F: Future<Output = Result<(), StoreError>> + Send + 'static,
     {
-        let (store, arn) = (Arc::clone(&self.store), arn.clone());
+        let arn = arn.clone();
         self.writes.spawn(async move {
-            match tokio::time::timeout(WRITE_RESERVE, write(store, arn.clone())).await {
+            match tokio::time::timeout(WRITE_RESERVE, write).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     tracing::warn!(execution_arn = %arn, write = what, error = %err, source = ?std::error::Error::source(&err), "result store write failed");

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::arn::ExecutionArn;
 use super::budget::wall_clock;
-use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus, UNKNOWN_START};
+use super::execution::{Execution, ExecutionStatus, RedriveStatus, UNKNOWN_START};
 use super::ports::{PutOutcome, SharedRead, SourceError, StoreError, StoredResult};
 use super::retrieval::Results;
 
@@ -66,7 +66,7 @@ impl Results {
         start: SystemTime,
     ) -> Result<Ingested, IngestError> {
         let stored = self
-            .store
+            .table
             .state(arn)
             .await
             .map_err(IngestError::Store)?
@@ -97,7 +97,7 @@ impl Results {
             read_at: wall_clock(),
         };
         let recorded = self
-            .store
+            .table
             .record_read(arn, &read)
             .await
             .map_err(IngestError::Store)?;
@@ -106,7 +106,7 @@ impl Results {
         }
         // The stop was stored between the read above and this write: fill its start in.
         match self
-            .store
+            .table
             .state(arn)
             .await
             .map_err(IngestError::Store)?
@@ -148,12 +148,12 @@ impl Results {
             ..stored.clone()
         };
         if self
-            .store
+            .table
             .replace_result(arn, &stored, &result)
             .await
             .map_err(IngestError::Store)?
         {
-            self.hot.insert(arn, result);
+            self.keeper.hot().insert(arn, result);
             Ok(Ingested::Stored)
         } else {
             // Another writer changed it first (this same start, delivered twice): nothing to do.
@@ -171,7 +171,7 @@ impl Results {
         execution.start_date = match start {
             Some(start) => start,
             None => self
-                .store
+                .table
                 .state(&execution.arn)
                 .await
                 .map_err(IngestError::Store)?
@@ -188,33 +188,17 @@ impl Results {
         execution: &Execution,
     ) -> Result<Ingested, IngestError> {
         let now = wall_clock();
-        let finality = execution.finality(now);
-        if finality == Finality::Open {
+        let Some(item) = self.keeper.item(execution, now) else {
             return Ok(Ingested::Unchanged);
-        }
-        let item = StoredResult {
-            document: execution.document(),
-            status: execution.status,
-            is_final: finality == Finality::Final,
-            stored_at: now,
-            expires_at: match finality {
-                Finality::Final => self.policy.retention.map(|keep| now + keep),
-                _ => Some(now + self.policy.provisional_ttl),
-            },
-            keep_until: self.policy.retention.map(|keep| now + keep),
-            rank: execution.rank(),
         };
-        match Results::persist(
-            self.store.as_ref(),
-            self.notifier.as_ref(),
-            &execution.arn,
-            &item,
-        )
-        .await
-        .map_err(IngestError::Store)?
+        match self
+            .keeper
+            .persist(&execution.arn, &item)
+            .await
+            .map_err(IngestError::Store)?
         {
             PutOutcome::Written => {
-                self.hot.insert(&execution.arn, item);
+                self.keeper.hot().insert(&execution.arn, item);
                 if let Some(lag) = execution
                     .stop_date
                     .and_then(|stop| now.duration_since(stop).ok())

@@ -12,8 +12,10 @@ use tokio::sync::OnceCell;
 use super::arn::{ExecutionArn, StateMachineArn};
 use super::cursor::{CursorError, CursorKey, Position};
 use super::execution::ExecutionStatus;
-use super::ports::{ExecutionLister, HotCache, Listed, Page, ResultStore, SourceError, StoreError};
-use super::retrieval::Results;
+use super::ports::{
+    ExecutionLister, HotCache, Listed, Page, RecordedExecutions, ResultStore, SourceError,
+    StoreError, Table,
+};
 
 /// Identical lists within this share one upstream call.
 pub const COALESCE_FOR: Duration = Duration::from_secs(1);
@@ -64,7 +66,10 @@ type Shared = Arc<OnceCell<Result<Page, Arc<SourceError>>>>;
 #[derive(Clone)]
 pub struct Listing {
     lister: Arc<dyn ExecutionLister>,
+    /// Stored results, embedded in lists of STANDARD machines.
     store: Arc<dyn ResultStore>,
+    /// The EXPRESS machines' executions, as their logs recorded them.
+    recorded: Arc<dyn RecordedExecutions>,
     hot: Arc<dyn HotCache>,
     express: Arc<[StateMachineArn]>,
     key: CursorKey,
@@ -81,11 +86,18 @@ impl std::fmt::Debug for Listing {
 }
 
 impl Listing {
-    pub fn new(results: &Results, express: Vec<StateMachineArn>, key: CursorKey) -> Self {
+    pub fn new(
+        lister: Arc<dyn ExecutionLister>,
+        table: Arc<dyn Table>,
+        hot: Arc<dyn HotCache>,
+        express: Vec<StateMachineArn>,
+        key: CursorKey,
+    ) -> Self {
         Self {
-            lister: results.lister.clone(),
-            store: results.store.clone(),
-            hot: results.hot.clone(),
+            lister,
+            store: table.clone(),
+            recorded: table,
+            hot,
             express: express.into(),
             key,
             recent: moka::sync::Cache::builder()
@@ -117,7 +129,7 @@ impl Listing {
         let token = self.position(request)?;
         let (items, next) = if self.is_express(&request.machine) {
             let page = self
-                .store
+                .recorded
                 .recorded(
                     &request.machine,
                     request.status,

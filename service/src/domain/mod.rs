@@ -10,6 +10,7 @@ pub mod execution_builder;
 pub mod fleet;
 pub mod flights;
 pub mod ingest;
+pub mod keeper;
 pub mod listing;
 pub mod metrics;
 pub mod ports;
@@ -23,12 +24,15 @@ pub use budget::Budget;
 pub use cursor::{CursorError, CursorKey};
 pub use execution::{Execution, ExecutionStatus, Finality, Rank, RedriveStatus, UNKNOWN_START};
 pub use execution_builder::ExecutionBuilder;
+pub use fleet::{Fleet, Step};
 pub use ingest::{IngestError, Ingested};
+pub use keeper::Keeper;
 pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
     Claim, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed, NoHotCache,
-    NotFoundMark, Page, PutOutcome, Recorded, RecordedPage, ResultStore, SharedRead, SharedState,
-    SourceError, StartError, Started, StoreError, StoredResult,
+    NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger, Recorded,
+    RecordedExecutions, RecordedPage, ResultStore, SharedRead, SharedState, SourceError,
+    StartError, Started, StoreError, StoredResult, Table,
 };
 pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};

@@ -163,11 +163,10 @@ pub struct Claim {
     pub not_found_before: SystemTime,
 }
 
-/// Keeps stopped executions' results (the DynamoDB table), and the state through which
-/// instances that never share memory coordinate their reads of Step Functions.
+/// Keeps stopped executions' results: the DynamoDB table's result items.
 #[async_trait]
 pub trait ResultStore: Send + Sync {
-    /// The item for `arn`, read consistently.
+    /// The item for `arn`, read consistently: its result and the coordination state with it.
     async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError>;
     /// Writes when no result is stored, when the stored one has a lower rank (a redriven run's
     /// result replaces an earlier one), or when it has the same rank and is no longer live (a
@@ -179,9 +178,6 @@ pub trait ResultStore: Send + Sync {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError>;
-    /// Takes the read lease if `claim`'s conditions hold; `false` when another instance has it
-    /// or a result or a recent enough read is there.
-    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError>;
     /// Replaces `stored` by `result` only if the item still holds `stored`'s document; `false`
     /// when it does not (nothing written).
     async fn replace_result(
@@ -189,30 +185,6 @@ pub trait ResultStore: Send + Sync {
         arn: &ExecutionArn,
         stored: &StoredResult,
         result: &StoredResult,
-    ) -> Result<bool, StoreError>;
-    /// Shares a read of a running execution and gives the lease up; `false` when a live
-    /// result or a newer read is there (nothing written).
-    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError>;
-    /// Remembers that Step Functions does not know `arn` and gives the lease up.
-    async fn record_not_found(
-        &self,
-        arn: &ExecutionArn,
-        mark: &NotFoundMark,
-    ) -> Result<(), StoreError>;
-    /// Holds the lease until `until` (after a failed read: the fleet backs off together).
-    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError>;
-    /// Where reconcile of `machine` stands (kept under a key that is not an execution ARN);
-    /// the default state when no run saved one yet.
-    async fn reconcile_state(
-        &self,
-        machine: &StateMachineArn,
-    ) -> Result<ReconcileState, StoreError>;
-    /// Saves a run's progress only if no other run saved since `state` was read (its
-    /// `version`); `false` when one did, and nothing was written.
-    async fn save_reconcile_state(
-        &self,
-        machine: &StateMachineArn,
-        state: &ReconcileState,
     ) -> Result<bool, StoreError>;
     /// Which of `arns` have a live stored result, read consistently: one `BatchGetItem` per
     /// 100 on the table. Reads them one by one by default (for fakes).
@@ -230,8 +202,50 @@ pub trait ResultStore: Send + Sync {
         }
         Ok(live)
     }
-    /// The executions of `machine` the store recorded, newest first: how the EXPRESS machine,
-    /// which `ListExecutions` does not serve, is listed. None by default.
+}
+
+/// The state through which instances that never share memory coordinate their reads of Step
+/// Functions (`fleet.rs`), kept on the result's item: every write yields to a live result.
+#[async_trait]
+pub trait ReadCoordination: Send + Sync {
+    /// Takes the read lease if `claim`'s conditions hold; `false` when another instance has it
+    /// or a result or a recent enough read is there.
+    async fn claim(&self, arn: &ExecutionArn, claim: &Claim) -> Result<bool, StoreError>;
+    /// Shares a read of a running execution and gives the lease up; `false` when a live
+    /// result or a newer read is there (nothing written).
+    async fn record_read(&self, arn: &ExecutionArn, read: &SharedRead) -> Result<bool, StoreError>;
+    /// Remembers that Step Functions does not know `arn` and gives the lease up.
+    async fn record_not_found(
+        &self,
+        arn: &ExecutionArn,
+        mark: &NotFoundMark,
+    ) -> Result<(), StoreError>;
+    /// Holds the lease until `until` (after a failed read: the fleet backs off together).
+    async fn hold_lease(&self, arn: &ExecutionArn, until: SystemTime) -> Result<(), StoreError>;
+}
+
+/// Where reconcile of each machine stands, kept under a key that is not an execution ARN.
+#[async_trait]
+pub trait ReconcileLedger: Send + Sync {
+    /// The default state when no run saved one yet.
+    async fn reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+    ) -> Result<ReconcileState, StoreError>;
+    /// Saves a run's progress only if no other run saved since `state` was read (its
+    /// `version`); `false` when one did, and nothing was written.
+    async fn save_reconcile_state(
+        &self,
+        machine: &StateMachineArn,
+        state: &ReconcileState,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The executions the store recorded: how the EXPRESS machines, which `ListExecutions` does not
+/// serve, are listed.
+#[async_trait]
+pub trait RecordedExecutions: Send + Sync {
+    /// `machine`'s recorded executions, newest first; none by default.
     async fn recorded(
         &self,
         _machine: &StateMachineArn,
@@ -241,6 +255,15 @@ pub trait ResultStore: Send + Sync {
     ) -> Result<RecordedPage, StoreError> {
         Ok(RecordedPage::default())
     }
+}
+
+/// The whole table, as the service is wired with it; each part of the domain takes only the
+/// concern it uses.
+pub trait Table: ResultStore + ReadCoordination + ReconcileLedger + RecordedExecutions {}
+
+impl<T> Table for T where
+    T: ResultStore + ReadCoordination + ReconcileLedger + RecordedExecutions + ?Sized
+{
 }
 
 /// An in-process cache of stopped executions' results, in front of the result store.

@@ -117,7 +117,7 @@ impl Results {
         budget: ReconcileBudget,
     ) -> Result<Reconciled, IngestError> {
         let loaded = self
-            .store
+            .table
             .reconcile_state(machine)
             .await
             .map_err(IngestError::Store)?;
@@ -147,7 +147,7 @@ impl Results {
         run.report.backlog = state.gap.is_some();
         if state != loaded
             && !self
-                .store
+                .table
                 .save_reconcile_state(machine, &state)
                 .await
                 .map_err(IngestError::Store)?
@@ -273,7 +273,7 @@ impl Results {
             keep_open(state, &running.arn, now_ms);
         }
         let live = self
-            .store
+            .table
             .live_results(&stopped, run.now)
             .await
             .map_err(IngestError::Store)?;
@@ -303,7 +303,7 @@ impl Results {
             .filter_map(|open| ExecutionArn::parse(&open.arn).ok())
             .collect();
         let live = self
-            .store
+            .table
             .live_results(&arns, run.now)
             .await
             .map_err(IngestError::Store)?;

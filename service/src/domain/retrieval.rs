@@ -5,108 +5,85 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::task::TaskTracker;
-
 use super::arn::{ExecutionArn, StateMachineArn};
 use super::budget::{bounded, wall_clock, Budget, FIRST_LOOK};
 use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
-use super::fleet::{stored_answer, Step, NOT_FOUND_GRACE};
-use super::flights::{current_slot, next_slot, Flights, TICK};
+use super::fleet::{stored_answer, Fleet, Step, NOT_FOUND_GRACE};
+use super::flights::{current_slot, next_slot, Flights};
+use super::keeper::Keeper;
 use super::ports::{
-    ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, ResultStore, SourceError,
-    StartError, Started,
+    ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, SourceError, StartError, Started,
+    Table,
 };
 
 pub use super::answer::{Answer, CachePolicy, Origin, Outcome, RetrievalError, StartFailure};
 
-/// Executions' results, read through memory and the store, and started on request.
+/// Executions' results: read through memory, the table and the fleet's protocol (`fleet.rs`),
+/// waited on, started on request, and stored as events and reconcile bring them (`ingest.rs`,
+/// `reconcile.rs`).
 #[derive(Clone)]
 pub struct Results {
     pub(super) source: Arc<dyn ExecutionSource>,
-    pub(super) store: Arc<dyn ResultStore>,
-    pub(super) hot: Arc<dyn HotCache>,
-    starter: Arc<dyn ExecutionStarter>,
+    pub(super) table: Arc<dyn Table>,
+    pub(super) keeper: Keeper,
     pub(super) lister: Arc<dyn ExecutionLister>,
+    starter: Arc<dyn ExecutionStarter>,
+    fleet: Fleet,
     flights: Arc<Flights<Step>>,
-    /// This instance's reads of running executions, kept a tick: its fallback when the table
-    /// cannot be read.
-    pub(super) reads: moka::sync::Cache<ExecutionArn, Answer>,
-    pub(super) writes: TaskTracker,
-    pub(super) policy: CachePolicy,
-    /// Webhooks, when `WEBHOOKS_TABLE` is set: every stored stop is fanned out through it.
-    pub(super) notifier: Option<super::webhooks::Notifier>,
 }
 
 impl std::fmt::Debug for Results {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Results")
-            .field("policy", &self.policy)
-            .finish()
+            .field("keeper", &self.keeper)
+            .finish_non_exhaustive()
     }
 }
 
 impl Results {
     pub fn new(
         source: Arc<dyn ExecutionSource>,
-        store: Arc<dyn ResultStore>,
+        table: Arc<dyn Table>,
         hot: Arc<dyn HotCache>,
         starter: Arc<dyn ExecutionStarter>,
         lister: Arc<dyn ExecutionLister>,
         policy: CachePolicy,
     ) -> Self {
+        let keeper = Keeper::new(table.clone(), hot, policy);
+        Self::assemble(source, table, keeper, starter, lister)
+    }
+
+    fn assemble(
+        source: Arc<dyn ExecutionSource>,
+        table: Arc<dyn Table>,
+        keeper: Keeper,
+        starter: Arc<dyn ExecutionStarter>,
+        lister: Arc<dyn ExecutionLister>,
+    ) -> Self {
         Self {
+            fleet: Fleet::new(source.clone(), table.clone(), keeper.clone()),
             source,
-            store,
-            hot,
-            starter,
+            table,
+            keeper,
             lister,
+            starter,
             flights: Arc::default(),
-            reads: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(TICK)
-                .build(),
-            writes: TaskTracker::new(),
-            policy,
-            notifier: None,
         }
     }
 
     /// Notifies webhook endpoints of every stop stored from now on.
-    pub fn with_notifier(mut self, notifier: super::webhooks::Notifier) -> Self {
-        self.notifier = Some(notifier);
-        self
+    pub fn with_notifier(self, notifier: super::webhooks::Notifier) -> Self {
+        let keeper = self.keeper.with_notifier(notifier);
+        Self::assemble(self.source, self.table, keeper, self.starter, self.lister)
     }
 
     pub fn notifier(&self) -> Option<&super::webhooks::Notifier> {
-        self.notifier.as_ref()
-    }
-
-    /// Stores a stopped result (first writer wins, a greater rank replaces) and, with webhooks
-    /// on, fans it out through the outbox.
-    pub(super) async fn persist(
-        store: &dyn ResultStore,
-        notifier: Option<&super::webhooks::Notifier>,
-        arn: &ExecutionArn,
-        item: &super::ports::StoredResult,
-    ) -> Result<super::ports::PutOutcome, super::ports::StoreError> {
-        match notifier {
-            Some(notifier) => notifier.outbox().store_and_notify(store, arn, item).await,
-            None => store.put_if_absent(arn, item).await,
-        }
+        self.keeper.notifier()
     }
 
     /// Finishes fan-outs a dead process left in the outbox (older than `grace`).
     pub async fn sweep_notifications(&self, grace: Duration) -> usize {
-        let Some(notifier) = &self.notifier else {
-            return 0;
-        };
-        match notifier.outbox().sweep(self.store.as_ref(), grace).await {
-            Ok(swept) => swept,
-            Err(err) => {
-                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "webhook sweep failed; the next run tries again");
-                0
-            }
-        }
+        self.keeper.sweep_notifications(grace).await
     }
 
     /// The execution's state as a request that does not wait sees it: from memory, the table,
@@ -122,13 +99,9 @@ impl Results {
         self.watch(arn, budget, Watch::Wait, None).await
     }
 
-    /// Waits for the cache writes started so far. Under Lambda the process is frozen between
-    /// invocations, so the runtime calls this before answering; the local server never needs to.
-    /// Each write is bounded by the write reserve of the budget.
+    /// Waits for the cache writes started so far (see `Fleet::flush_writes`).
     pub async fn flush_writes(&self) {
-        self.writes.close();
-        self.writes.wait().await;
-        self.writes.reopen();
+        self.fleet.flush_writes().await;
     }
 
     /// Starts `machine` with `input` under `name` and waits for it as `wait` does. A retry with
@@ -200,7 +173,7 @@ impl Results {
         mode: Watch,
         mut last: Option<Answer>,
     ) -> Outcome {
-        if let Some(item) = self.hot.get(arn) {
+        if let Some(item) = self.keeper.hot().get(arn) {
             if item.is_live(wall_clock()) {
                 return Ok(stored_answer(&item, Origin::MemoryHit));
             }
@@ -211,9 +184,9 @@ impl Results {
         let mut trouble: Option<Arc<RetrievalError>> = None;
         let mut not_found = false;
         loop {
-            let this = self.clone();
+            let fleet = self.fleet.clone();
             let (owned, by) = (arn.clone(), look_by);
-            let look = async move { this.step(&owned, waiting, by).await };
+            let look = async move { fleet.look(&owned, waiting, by).await };
             // Waiters share a slot's look; a request that does not wait gets a look no older
             // than itself (joining one under way), so it sees what was stored before it came.
             let step = self
