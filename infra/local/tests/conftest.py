@@ -64,6 +64,13 @@ class Local:
     emulator: str
     runtime: str
     banner: str
+    log: str = ""
+
+    def log_lines(self, *needles: str, limit: int = 40) -> str:
+        """The last lines of up.sh's log (the service's included) holding any of `needles`."""
+        lines = [line for line in Path(self.log).read_text(errors="replace").splitlines()
+                 if any(n in line for n in needles)] if self.log else []
+        return "\n".join(lines[-limit:])
 
     def request(self, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None,
                 base: str | None = None, timeout: float = 60) -> Response:
@@ -99,7 +106,7 @@ def local():
             time.sleep(0.2)
         found = {k: re.search(rf"^  {k} +(http://\S+)", text, re.M).group(1)
                  for k in ("api", "service", "emulator", "runtime")}
-        yield Local(found["api"], found["service"], found["emulator"], found["runtime"], text)
+        yield Local(found["api"], found["service"], found["emulator"], found["runtime"], text, log.name)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -513,7 +513,13 @@ def test_200_stops_with_3_endpoints_are_600_deliveries_none_missing_none_doubled
             got = [r for r in receiver.snapshot() if r.payload and r.payload["data"]["executionArn"] in arns]
             missed = arns - {r.payload["data"]["executionArn"] for r in got}
             listed = [d for d in hooks.deliveries(endpoint["id"]) if d["executionArn"] in missed]
-            assert not missed, f"{len(missed)} stops never reached {endpoint['id']}; listed: {listed}"
+            if missed:
+                stops = {arn: local.request("GET", f"/executions/{arn}").json().get("stopDate") for arn in missed}
+                created = hooks.endpoint(endpoint["id"]).get("createdAt")
+                names = [arn.rsplit(":", 1)[-1] for arn in missed]
+                pytest.fail(f"{len(missed)} stops never reached {endpoint['id']} (created {created}); "
+                            f"their stops: {stops}; listed: {listed}; the log:\n"
+                            + local.log_lines(*names, "WARN", "ERROR"))
             assert len(got) == 200, f"{len(got) - 200} extra requests"
             assert all(r.verified and r.answered == 200 for r in got)
             ids += [r.webhook_id for r in got]

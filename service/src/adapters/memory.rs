@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::domain::{
     Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
     ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger,
-    ReconcileState, RecordedExecutions, RedriveStatus, ResultStore, SharedRead, SharedState,
-    SourceError, StartError, Started, StateMachineArn, StoreError, StoredResult,
+    ReconcileState, RecordedExecutions, ResultStore, SharedRead, SharedState, SourceError,
+    StartError, Started, StateMachineArn, StoreError, StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -169,20 +169,10 @@ impl ExecutionStarter for InMemoryExecutions {
         let start_date = SystemTime::now();
         map.insert(
             arn.as_str().to_owned(),
-            Execution {
-                arn: arn.clone(),
-                state_machine_arn: machine.as_str().to_owned(),
-                status: ExecutionStatus::Running,
-                start_date,
-                stop_date: None,
-                output: None,
-                error: None,
-                cause: None,
-                redrive_status: RedriveStatus::Unknown,
-                redrive_count: 0,
-                output_truncated: false,
-                input: Some(input.to_owned()),
-            },
+            Execution::builder(arn.clone())
+                .started(start_date)
+                .input(input)
+                .build(),
         );
         Ok(Started { arn, start_date })
     }

@@ -69,6 +69,11 @@ impl ExecutionBuilder {
         self
     }
 
+    pub fn input(mut self, input: impl Into<String>) -> Self {
+        self.0.input = Some(input.into());
+        self
+    }
+
     pub fn build(self) -> Execution {
         self.0
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::arn::{ExecutionArn, StateMachineArn};
 use super::budget::{bounded, wall_clock, Budget, FIRST_LOOK};
-use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
+use super::execution::{Execution, ExecutionStatus, Finality};
 use super::fleet::{stored_answer, Fleet, Step, NOT_FOUND_GRACE};
 use super::flights::{current_slot, next_slot, Flights};
 use super::keeper::Keeper;
@@ -152,7 +152,7 @@ impl Results {
                 return Err(StartFailure::Uncertain(arn, e));
             }
         };
-        let known = self.just_started(&started, machine);
+        let known = self.just_started(&started);
         let answer = match self
             .watch(&started.arn, budget, Watch::Started, Some(known.clone()))
             .await
@@ -249,21 +249,10 @@ impl Results {
         }
     }
 
-    fn just_started(&self, started: &Started, machine: &StateMachineArn) -> Answer {
-        let execution = Execution {
-            arn: started.arn.clone(),
-            state_machine_arn: machine.as_str().to_owned(),
-            status: ExecutionStatus::Running,
-            start_date: started.start_date,
-            stop_date: None,
-            output: None,
-            error: None,
-            cause: None,
-            redrive_status: RedriveStatus::Unknown,
-            redrive_count: 0,
-            output_truncated: false,
-            input: None,
-        };
+    fn just_started(&self, started: &Started) -> Answer {
+        let execution = Execution::builder(started.arn.clone())
+            .started(started.start_date)
+            .build();
         Answer {
             document: execution.document(),
             status: ExecutionStatus::Running,
