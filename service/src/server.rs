@@ -47,8 +47,18 @@ pub async fn run_events_lambda(events: EventsApp) -> Result<(), lambda_http::Err
 }
 
 /// Reconciles every `every` until the process ends (the local server's stand-in for the
-/// deployed schedule).
+/// deployed schedule). The outbox is swept on a timer of its own, so a long reconcile (a
+/// backlog, a slow upstream) never holds a fan-out up.
 pub async fn reconcile_every(events: EventsApp, every: std::time::Duration) {
+    let sweeper = events.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            sweeper.sweep().await;
+        }
+    });
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

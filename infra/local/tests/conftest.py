@@ -9,6 +9,7 @@ back what reached Step Functions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -94,7 +95,9 @@ class Local:
 def local():
     log = tempfile.NamedTemporaryFile("w+", prefix="up-", suffix=".log", delete=False)
     env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", WORKFLOW_DIRS=str(WORKFLOW_DIR), **SERVICE_ENV)
-    process = subprocess.Popen([str(ROOT / "infra/local/up.sh")], stdout=log, stderr=subprocess.STDOUT, env=env)
+    # A session of its own: whatever up.sh started goes with it at the end, even if up.sh is killed.
+    process = subprocess.Popen([str(ROOT / "infra/local/up.sh")], stdout=log, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -114,4 +117,6 @@ def local():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         os.unlink(log.name)

@@ -21,6 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 from receiver import Receiver, Script
 
@@ -516,10 +517,20 @@ def test_200_stops_with_3_endpoints_are_600_deliveries_none_missing_none_doubled
             if missed:
                 stops = {arn: local.request("GET", f"/executions/{arn}").json().get("stopDate") for arn in missed}
                 created = hooks.endpoint(endpoint["id"]).get("createdAt")
-                names = [arn.rsplit(":", 1)[-1] for arn in missed]
+                # The listing shows 100 deliveries: read the table for the whole story.
+                table = boto3.client("dynamodb", endpoint_url=local.emulator)
+                items = table.query(TableName="api-sfn-webhooks", KeyConditionExpression="pk = :pk",
+                                    ExpressionAttributeValues={":pk": {"S": f"deliveries#{endpoint['id']}"}})["Items"]
+                listed = [json.loads(i["body"]["S"]) for i in items
+                          if json.loads(i["body"]["S"]).get("executionArn") in missed]
+                outbox = table.query(TableName="api-sfn-webhooks", KeyConditionExpression="pk = :pk",
+                                     ExpressionAttributeValues={":pk": {"S": "outbox"}})["Items"]
+                listed += [i["sk"]["S"] for i in outbox]
+                names = [arn.rsplit(":", 1)[-1] for arn in missed] + [d["id"] for d in listed if isinstance(d, dict)]
                 pytest.fail(f"{len(missed)} stops never reached {endpoint['id']} (created {created}); "
-                            f"their stops: {stops}; listed: {listed}; the log:\n"
-                            + local.log_lines(*names, "WARN", "ERROR"))
+                            f"their stops: {stops}; listed: {listed}; the log of them:\n"
+                            + local.log_lines(*names) + "\nthe log's warnings and errors:\n"
+                            + local.log_lines("WARN", "ERROR", limit=10))
             assert len(got) == 200, f"{len(got) - 200} extra requests"
             assert all(r.verified and r.answered == 200 for r in got)
             ids += [r.webhook_id for r in got]

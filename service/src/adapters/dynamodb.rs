@@ -94,6 +94,21 @@ fn conditional<T>(
     }
 }
 
+/// Marks a write as this call's own: when the SDK retries a conditional write whose answer was
+/// lost (a timeout on a busy table), the first try may have landed, and the retry must hold
+/// rather than read as another writer's (a stop stored but never fanned out). Another call
+/// carries another mark.
+fn marked(
+    mut item: std::collections::HashMap<String, AttributeValue>,
+) -> (
+    std::collections::HashMap<String, AttributeValue>,
+    AttributeValue,
+) {
+    let writer = AttributeValue::S(uuid::Uuid::new_v4().simple().to_string());
+    item.insert("writer".to_owned(), writer.clone());
+    (item, writer)
+}
+
 #[async_trait]
 impl ResultStore for DynamoDbStore {
     async fn state(&self, arn: &ExecutionArn) -> Result<SharedState, StoreError> {
@@ -117,12 +132,15 @@ impl ResultStore for DynamoDbStore {
         arn: &ExecutionArn,
         result: &StoredResult,
     ) -> Result<PutOutcome, StoreError> {
+        let (item, writer) = marked(result_item(arn, result)?);
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(result_item(arn, result)?))
-            .condition_expression(REPLACEABLE)
+            .set_item(Some(item))
+            .condition_expression(format!("({REPLACEABLE}) OR #writer = :writer"))
+            .expression_attribute_names("#writer", "writer")
+            .expression_attribute_values(":writer", writer)
             .expression_attribute_names("#doc", "document")
             .expression_attribute_names("#expires", "expiresAt")
             .expression_attribute_names("#fresh", "freshUntil")
@@ -157,12 +175,15 @@ impl ResultStore for DynamoDbStore {
     ) -> Result<bool, StoreError> {
         let old =
             String::from_utf8(stored.document.to_vec()).map_err(|e| StoreError(Box::new(e)))?;
+        let (item, writer) = marked(result_item(arn, result)?);
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(result_item(arn, result)?))
-            .condition_expression("#doc = :old")
+            .set_item(Some(item))
+            .condition_expression("#doc = :old OR #writer = :writer")
+            .expression_attribute_names("#writer", "writer")
+            .expression_attribute_values(":writer", writer)
             .expression_attribute_names("#doc", "document")
             .expression_attribute_values(":old", AttributeValue::S(old))
             .send()

@@ -15,6 +15,13 @@ use crate::domain::StoreError;
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60 - 60);
 /// SQS's longest message delay.
 const MAX_DELAY: Duration = Duration::from_secs(900);
+/// How long a message the local worker received stays hidden while its attempt runs: more than
+/// one attempt (15 s and its table writes), and the most a receive whose answer never arrived
+/// (cut off on a busy machine) keeps its messages from the worker. On AWS, Lambda's event
+/// source receives instead, under the queue's own visibility.
+const RECEIVE_VISIBILITY: Duration = Duration::from_secs(60);
+/// What a receive may take beyond its long poll before its answer is given up.
+const RECEIVE_MARGIN: Duration = Duration::from_secs(10);
 
 /// The visibility timeout, in SQS's whole seconds, that hides a message for at least `after`
 /// (rounded up, so a retry never comes before it is due), at least 1 s and at most SQS's cap.
@@ -73,12 +80,20 @@ impl DeliveryQueue for DeliveryQueueSqs {
 impl DeliveryInbox for DeliveryQueueSqs {
     async fn receive(&self, wait: Duration) -> Result<Vec<Received>, StoreError> {
         // No visibility timeout of its own: the queue's, as the event source receives.
+        let wait = wait.min(Duration::from_secs(20));
+        // A receive's messages are hidden as soon as SQS answers: an answer given up by a short
+        // attempt timeout would hide them unseen, so the receive waits for its answer.
+        let patient = aws_sdk_sqs::config::Builder::default()
+            .timeout_config(timeouts(wait + RECEIVE_MARGIN, wait + RECEIVE_MARGIN * 2));
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(10)
-            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20).min(20))
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20))
+            .visibility_timeout(i32::try_from(RECEIVE_VISIBILITY.as_secs()).unwrap_or(60))
+            .customize()
+            .config_override(patient)
             .send()
             .await
             .map_err(err)?;

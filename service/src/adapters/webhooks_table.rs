@@ -73,18 +73,27 @@ impl WebhookItems for WebhooksTable {
             "version".to_owned(),
             AttributeValue::N((read + 1).to_string()),
         );
+        // This call's own mark: when the SDK retries a write whose answer was lost (a timeout),
+        // the first try may have landed, and the retry must hold, not read as a refusal (a
+        // delivery created but never queued). Another write carries another mark.
+        let writer = uuid::Uuid::new_v4().simple().to_string();
+        item.insert("writer".to_owned(), AttributeValue::S(writer.clone()));
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item));
+            .set_item(Some(item))
+            .expression_attribute_names("#writer", "writer")
+            .expression_attribute_values(":writer", AttributeValue::S(writer));
         put = if only_new {
-            put.condition_expression("attribute_not_exists(pk)")
+            put.condition_expression("attribute_not_exists(pk) OR #writer = :writer")
         } else if read == 0 {
-            put.condition_expression("attribute_exists(pk) AND attribute_not_exists(#version)")
-                .expression_attribute_names("#version", "version")
+            put.condition_expression(
+                "(attribute_exists(pk) AND attribute_not_exists(#version)) OR #writer = :writer",
+            )
+            .expression_attribute_names("#version", "version")
         } else {
-            put.condition_expression("#version = :read")
+            put.condition_expression("#version = :read OR #writer = :writer")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
         };

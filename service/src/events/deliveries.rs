@@ -35,7 +35,7 @@ pub async fn settle(
         Ok(Disposition::Done) => return None,
         Ok(Disposition::RetryIn(after)) => after,
         Err(err) => {
-            tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "delivery attempt not recorded; retried");
+            tracing::warn!(delivery = %queued.delivery_id, endpoint = %queued.endpoint_id, error = %err, source = ?std::error::Error::source(&err), "delivery attempt not recorded; retried");
             UNRECORDED_RETRY
         }
     };

@@ -86,6 +86,8 @@ impl EventsApp {
         } else if probe.action.as_deref() == Some("reconcile")
             || probe.detail_type.as_deref() == Some("Scheduled Event")
         {
+            // The sweep first: a long reconcile never holds up a fan-out a dead process left.
+            self.sweep().await;
             summary.reconciled = self.reconcile_all().await;
         } else {
             tracing::warn!(
@@ -195,12 +197,17 @@ impl EventsApp {
         for machine in &self.reconcile_machines {
             stored += self.reconcile_one(machine).await;
         }
-        // Fan-outs a process left half done (it died between storing and queueing).
+        stored
+    }
+
+    /// Finishes the webhook fan-outs a process left half done (it died, or its write was cut
+    /// off, between storing and queueing); how many.
+    pub async fn sweep(&self) -> usize {
         let swept = self.results.sweep_notifications(SWEEP_GRACE).await;
         if swept > 0 {
             tracing::info!(swept, "webhook fan-outs finished from the outbox");
         }
-        stored
+        swept
     }
 
     async fn reconcile_one(&self, machine: &StateMachineArn) -> usize {

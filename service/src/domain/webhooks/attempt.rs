@@ -169,6 +169,16 @@ impl Attempts<'_> {
         };
         metrics::counter!(crate::domain::metrics::WEBHOOK_DELIVERIES, "Outcome" => outcome)
             .increment(1);
+        let error = delivery.last_error.as_deref().unwrap_or_default();
+        match delivery.state {
+            DeliveryState::Dead => {
+                tracing::warn!(execution_arn = %delivery.execution_arn, endpoint = %delivery.endpoint_id, attempts = delivery.attempts, error, "webhook delivery dead")
+            }
+            DeliveryState::Retrying => {
+                tracing::info!(execution_arn = %delivery.execution_arn, endpoint = %delivery.endpoint_id, attempts = delivery.attempts, error, "webhook attempt failed; retried")
+            }
+            _ => {}
+        }
         Ok(disposition)
     }
 
