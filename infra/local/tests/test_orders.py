@@ -43,7 +43,10 @@ def test_a_pricing_outage_is_retried_by_the_map_and_the_order_is_accepted(local)
     assert [line["pricedOnAttempt"] for line in document["output"]["lines"]] == [2, 2]
     events = history(local, document["executionArn"])
     assert events["MapStateStarted"] == 2  # the first attempt and one retry
-    assert events["MapIterationFailed"] == 1 and events["FailStateEntered"] == 1
+    # B-2's first iteration fails (its Fail state entered); A-1's runs beside it and either ends
+    # first or is cut short by that failure, as the timing falls (on AWS as in the emulator).
+    assert events["FailStateEntered"] >= 1
+    assert 1 <= events["MapIterationFailed"] + events["MapIterationAborted"] <= 2
 
 
 def test_an_outage_that_outlasts_the_retries_is_caught_into_a_rejected_result(local):

@@ -119,8 +119,14 @@ def start(local, body: dict | None = None, machine: str = GREETING) -> str:
 
 
 def settle(local, arn: str, base: str | None = None) -> dict:
-    """Reads the execution until it stopped: the read stores it, and storing fans it out."""
-    answer = local.request("GET", f"/executions/{arn}?wait=20", base=base)
+    """Reads the execution until it stopped: the read stores it, and storing fans it out. As a
+    client should, it comes back after a 503's Retry-After (the emulator can be slower than Step
+    Functions' timeouts on a busy machine), a few times."""
+    for _ in range(4):
+        answer = local.request("GET", f"/executions/{arn}?wait=20", base=base)
+        if answer.status != 503:
+            break
+        time.sleep(float(answer.headers.get("retry-after", "1")))
     assert answer.status == 200, answer.body
     return answer.json()
 
