@@ -36,11 +36,27 @@ import urllib.request
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.stepfunctions.parser.backend import execution_worker
 from werkzeug.serving import make_server
 
 from express import ExpressExecutions
 from express_logs import SubscriptionDelivery
 from sync_execution import SyncExecutions, aws_error, refused_start
+
+_moto_stop = execution_worker.ExecutionWorker.stop
+
+
+def _stop_once_running(self, stop_date, error, cause):
+    """moto builds an execution's environment in the execution's own thread, so a StopExecution
+    right after StartExecution could find none and answer 500 (Step Functions has no such
+    window): wait, up to 10 s, for the environment the stop needs."""
+    deadline = time.monotonic() + 10
+    while getattr(self, "env", None) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _moto_stop(self, stop_date, error, cause)
+
+
+execution_worker.ExecutionWorker.stop = _stop_once_running
 
 FAULT_ANSWERS = {
     "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
