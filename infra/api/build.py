@@ -276,6 +276,7 @@ INTEGRATIONS = {
     ("/webhooks/{id}/secret", "post"): proxy_integration,
     ("/webhooks/{id}/deliveries", "get"): proxy_integration,
     ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
+    ("/executions/{executionArn}/stop", "post"): proxy_integration,
 }
 
 

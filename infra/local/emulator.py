@@ -36,7 +36,10 @@ import urllib.request
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.backend import execution as execution_module
 from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.responses import StepFunctionResponse
 from werkzeug.serving import make_server
 
 from express import ExpressExecutions
@@ -44,12 +47,28 @@ from express_logs import SubscriptionDelivery
 from sync_execution import SyncExecutions, aws_error, refused_start
 
 _moto_stop = execution_worker.ExecutionWorker.stop
+_moto_stop_execution = StepFunctionResponse.stop_execution
+# The error and cause of the StopExecution this thread is answering (moto's handler drops them).
+_stop_reason = threading.local()
+
+
+def _stop_execution_keeping_reason(self):
+    _stop_reason.value = (self._get_param("error"), self._get_param("cause"))
+    try:
+        return _moto_stop_execution(self)
+    finally:
+        _stop_reason.value = None
+
+
+StepFunctionResponse.stop_execution = _stop_execution_keeping_reason
 
 
 def _stop_once_running(self, stop_date, error, cause):
     """moto builds an execution's environment in the execution's own thread, so a StopExecution
     right after StartExecution could find none and answer 500 (Step Functions has no such
-    window): wait, up to 10 s, for the environment the stop needs."""
+    window): wait, up to 10 s, for the environment the stop needs. The stop carries the error
+    and cause the request gave, which moto's handler replaces with empty strings."""
+    error, cause = getattr(_stop_reason, "value", None) or (error, cause)
     deadline = time.monotonic() + 10
     while getattr(self, "env", None) is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -57,6 +76,21 @@ def _stop_once_running(self, stop_date, error, cause):
 
 
 execution_worker.ExecutionWorker.stop = _stop_once_running
+
+_moto_reflect = execution_module.BaseExecutionWorkerCommunication._reflect_execution_status
+
+
+def _reflect_with_stop_reason(self):
+    """moto drops the error and cause a StopExecution was given; Step Functions keeps them on the
+    ABORTED execution (DescribeExecution's `error` and `cause`)."""
+    _moto_reflect(self)
+    state = self.execution.exec_worker.env.program_state()
+    if isinstance(state, ProgramStopped):
+        self.execution.error = state.error
+        self.execution.cause = state.cause
+
+
+execution_module.BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_with_stop_reason
 
 FAULT_ANSWERS = {
     "throttle": ("400 Bad Request", "ThrottlingException", "Rate exceeded"),

@@ -16,8 +16,8 @@
 //! - `config/`: the environment, read once per concern (`machines.rs`: the allowed machines and
 //!   the workflows they make; `reading.rs`: the table, waits, caching, CORS).
 //! - `http/`: one file per resource, each with its `router()`: `executions.rs` (the result by
-//!   ARN, and the hot hit answered before routing), `start.rs` (start and wait), `list.rs` (the
-//!   ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
+//!   ARN, and the hot hit answered before routing), `steering.rs` (a stop), `start.rs` (start
+//!   and wait), `list.rs` (the ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
 //!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
 //!   `problem.rs` (the one error type, RFC 9457).
 //! - `domain/`: the rules. `arn.rs`, `execution.rs`, `workflows.rs` are the vocabulary;
@@ -26,7 +26,8 @@
 //!   (coalescing inside one process), waiting and start-and-wait; `answer.rs` is what it
 //!   answers; `keeper.rs` (`Keeper`) stores a stop, for the read path, `ingest.rs` (what events
 //!   push) and `reconcile.rs` (what events missed) alike; `listing.rs` and `cursor.rs` serve the
-//!   ops lists; `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
+//!   ops lists; `steering.rs` (`Steering`) stops executions, keeping what they became;
+//!   `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
 //!   with their ports); `ports.rs` holds the other ports, the table's split by concern
 //!   (`ResultStore`, `ReadCoordination`, `ReconcileLedger`, `RecordedExecutions`; `Table` is all
 //!   four); `budget.rs` keeps every answer under API Gateway's 29 s.
@@ -64,8 +65,8 @@ use std::sync::Arc;
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, CursorKey, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listing,
-    NoHotCache, Results, Table,
+    CachePolicy, CursorKey, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
+    HotCache, Listing, NoHotCache, Results, Steering, Table,
 };
 pub use http::{router, App, AppState};
 
@@ -74,9 +75,28 @@ pub use http::{router, App, AppState};
 pub struct Ports {
     pub source: Arc<dyn ExecutionSource>,
     pub starter: Arc<dyn ExecutionStarter>,
+    /// Stops executions for clients (`POST /executions/{arn}/stop`).
+    pub control: Arc<dyn ExecutionControl>,
     pub lister: Arc<dyn ExecutionLister>,
     /// The table: results, the fleet's coordination, reconcile's ledger, recorded executions.
     pub store: Arc<dyn Table>,
+}
+
+impl Ports {
+    /// Every port in memory, for tests of the domain and the router: one set of executions
+    /// (`DescribeExecution`, `StartExecution`, `StopExecution`, `ListExecutions`) and one table.
+    pub fn in_memory(
+        executions: &adapters::InMemoryExecutions,
+        store: &adapters::InMemoryStore,
+    ) -> Self {
+        Self {
+            source: Arc::new(executions.clone()),
+            starter: Arc::new(executions.clone()),
+            control: Arc::new(executions.clone()),
+            lister: Arc::new(executions.clone()),
+            store: Arc::new(store.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Ports {
@@ -115,7 +135,7 @@ impl AppState {
             cursor_key(config),
         );
         let results = Results::new(
-            ports.source,
+            ports.source.clone(),
             ports.store,
             hot,
             ports.starter,
@@ -126,9 +146,11 @@ impl AppState {
             Some(notifier) => results.with_notifier(notifier),
             None => results,
         };
+        let steering = Steering::new(ports.control, ports.source, results.keeper().clone());
         Self::from_shared(http::Shared {
             listing,
             results,
+            steering,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
     let ports = Ports {
         source: sfn.clone(),
         starter: sfn.clone(),
+        control: sfn.clone(),
         lister: sfn,
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };

@@ -1,7 +1,6 @@
 //! The events door over in-memory fakes: the fixtures of `infra/events/` (AWS's shapes) through
 //! `EventsApp::handle`, then read back as a `GET` would.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -30,12 +29,7 @@ fn fixture() -> Fixture {
     .expect("config");
     let executions = InMemoryExecutions::default();
     let store = InMemoryStore::default();
-    let ports = Ports {
-        source: Arc::new(executions.clone()),
-        starter: Arc::new(executions.clone()),
-        lister: Arc::new(executions.clone()),
-        store: Arc::new(store.clone()),
-    };
+    let ports = Ports::in_memory(&executions, &store);
     let state = AppState::new(&config, ports);
     let events = EventsApp {
         results: state.results.clone(),

@@ -70,6 +70,7 @@ fn app() -> sfn_results::App {
     let ports = Ports {
         source: Arc::new(executions.clone()),
         starter: Arc::new(executions.clone()),
+        control: Arc::new(executions.clone()),
         lister: Arc::new(executions),
         store: Arc::new(InMemoryStore::default()),
     };
@@ -228,6 +229,7 @@ impl Case {
         let ports = Ports {
             source: Arc::new(executions.clone()),
             starter: Arc::new(executions.clone()),
+            control: Arc::new(executions.clone()),
             lister: Arc::new(executions),
             store: Arc::new(store),
         };

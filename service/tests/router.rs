@@ -1,6 +1,5 @@
 //! Router tests: the whole `Router` called with `oneshot`, over in-memory fakes of the ports.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
@@ -38,12 +37,7 @@ fn fixture_with(cors: bool) -> Fixture {
     .expect("config");
     let executions = InMemoryExecutions::default();
     let store = InMemoryStore::default();
-    let ports = Ports {
-        source: Arc::new(executions.clone()),
-        starter: Arc::new(executions.clone()),
-        lister: Arc::new(executions.clone()),
-        store: Arc::new(store.clone()),
-    };
+    let ports = Ports::in_memory(&executions, &store);
     let state = AppState::new(&config, ports);
     Fixture {
         executions,

@@ -35,6 +35,7 @@ fn fixture() -> (InMemoryExecutions, App) {
     let ports = Ports {
         source: Arc::new(executions.clone()),
         starter: Arc::new(executions.clone()),
+        control: Arc::new(executions.clone()),
         lister: Arc::new(executions.clone()),
         store: Arc::new(InMemoryStore::default()),
     };

@@ -21,6 +21,7 @@ mod meta;
 mod metrics;
 mod service;
 mod soak;
+mod steering;
 mod upstream;
 mod waiting;
 mod webhooks;

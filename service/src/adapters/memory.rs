@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::domain::{
-    Claim, Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger,
-    ReconcileState, RecordedExecutions, ResultStore, SharedRead, SharedState, SourceError,
-    StartError, Started, StateMachineArn, StoreError, StoredResult,
+    Claim, Execution, ExecutionArn, ExecutionControl, ExecutionLister, ExecutionSource,
+    ExecutionStarter, ExecutionStatus, Listed, NotFoundMark, Page, PutOutcome, ReadCoordination,
+    ReconcileLedger, ReconcileState, RecordedExecutions, ResultStore, SharedRead, SharedState,
+    SourceError, StartError, Started, StateMachineArn, StopReason, StoreError, StoredResult,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -22,7 +22,11 @@ pub struct InMemoryExecutions {
     calls: Arc<AtomicUsize>,
     lists: Arc<AtomicUsize>,
     starts: Arc<AtomicUsize>,
+    stops: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
+    /// Stops land, but reads go on saying RUNNING (Step Functions' reads are eventually
+    /// consistent).
+    stale_after_stop: Arc<AtomicBool>,
 }
 
 impl InMemoryExecutions {
@@ -57,6 +61,16 @@ impl InMemoryExecutions {
     /// How many times `start` (`StartExecution`) was called.
     pub fn starts(&self) -> usize {
         self.starts.load(Ordering::SeqCst)
+    }
+
+    /// How many times `stop` (`StopExecution`) was called.
+    pub fn stops(&self) -> usize {
+        self.stops.load(Ordering::SeqCst)
+    }
+
+    /// Makes a stop land without the reads after it seeing it yet.
+    pub fn set_stale_after_stop(&self, stale: bool) {
+        self.stale_after_stop.store(stale, Ordering::SeqCst);
     }
 
     /// How many times `list` (`ListExecutions`) was called.
@@ -175,6 +189,33 @@ impl ExecutionStarter for InMemoryExecutions {
                 .build(),
         );
         Ok(Started { arn, start_date })
+    }
+}
+
+#[async_trait]
+impl ExecutionControl for InMemoryExecutions {
+    /// Aborts a running execution with the reason given; one that has stopped is left as it is.
+    async fn stop(
+        &self,
+        arn: &ExecutionArn,
+        reason: &StopReason,
+    ) -> Result<SystemTime, SourceError> {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        if self.throttled.load(Ordering::SeqCst) {
+            return Err(SourceError::Throttled("throttled (in-memory)".into()));
+        }
+        let mut map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
+        let execution = map.get_mut(arn.as_str()).ok_or(SourceError::NotFound)?;
+        let now = crate::domain::budget::wall_clock();
+        if execution.status == ExecutionStatus::Running
+            && !self.stale_after_stop.load(Ordering::SeqCst)
+        {
+            execution.status = ExecutionStatus::Aborted;
+            execution.stop_date = Some(now);
+            execution.error.clone_from(&reason.error);
+            execution.cause.clone_from(&reason.cause);
+        }
+        Ok(execution.stop_date.unwrap_or(now))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Step Functions adapter: `DescribeExecution`, `ListExecutions` and `StartExecution` behind the
-//! domain's ports.
+//! Step Functions adapter: `DescribeExecution`, `ListExecutions`, `StartExecution` and
+//! `StopExecution` behind the domain's ports.
 
 use std::time::SystemTime;
 
@@ -10,14 +10,16 @@ use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::primitives::DateTime;
 use aws_sdk_sfn::types::{ExecutionRedriveStatus, ExecutionStatus as SfnStatus};
 use aws_sdk_sfn::Client;
 
 use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
 use crate::domain::{
-    Execution, ExecutionArn, ExecutionLister, ExecutionSource, ExecutionStarter, ExecutionStatus,
-    Listed, Page, RedriveStatus, SourceError, StartError, Started, StateMachineArn,
+    Execution, ExecutionArn, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
+    ExecutionStatus, Listed, Page, RedriveStatus, SourceError, StartError, Started,
+    StateMachineArn, StopReason,
 };
 
 #[derive(Debug, Clone)]
@@ -192,6 +194,32 @@ impl ExecutionStarter for StepFunctions {
             arn,
             start_date: system_time(&out.start_date),
         })
+    }
+}
+
+#[async_trait]
+impl ExecutionControl for StepFunctions {
+    async fn stop(
+        &self,
+        arn: &ExecutionArn,
+        reason: &StopReason,
+    ) -> Result<SystemTime, SourceError> {
+        let out = self
+            .client
+            .stop_execution()
+            .execution_arn(arn.as_str())
+            .set_error(reason.error.clone())
+            .set_cause(reason.cause.clone())
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(StopExecutionError::ExecutionDoesNotExist(_)) => SourceError::NotFound,
+                Some(e) if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
+                _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
+                _ => SourceError::Failed(Box::new(err)),
+            });
+        count("StopExecution", source_outcome(out.as_ref().err()));
+        Ok(system_time(out?.stop_date()))
     }
 }
 

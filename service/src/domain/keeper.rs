@@ -80,6 +80,11 @@ impl Keeper {
         })
     }
 
+    /// The result the table holds for `arn`, live or not.
+    pub async fn stored(&self, arn: &ExecutionArn) -> Result<Option<StoredResult>, StoreError> {
+        Ok(self.store.state(arn).await?.result)
+    }
+
     /// Stores a stopped result (first writer wins, a greater rank replaces) and, with webhooks
     /// on, fans it out through the outbox. Memory is the caller's to update.
     pub async fn persist(

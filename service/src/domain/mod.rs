@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
+pub mod steering;
 pub mod webhooks;
 pub mod workflows;
 
@@ -29,11 +30,12 @@ pub use ingest::{IngestError, Ingested};
 pub use keeper::Keeper;
 pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
-    Claim, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed, NoHotCache,
-    NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger, Recorded,
+    Claim, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed,
+    NoHotCache, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger, Recorded,
     RecordedExecutions, RecordedPage, ResultStore, SharedRead, SharedState, SourceError,
-    StartError, Started, StoreError, StoredResult, Table,
+    StartError, Started, StopReason, StoreError, StoredResult, Table,
 };
 pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};
+pub use steering::{Steering, StopFailure, Stopped};
 pub use workflows::{DuplicateName, Workflow, WorkflowType, Workflows};

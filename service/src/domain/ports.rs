@@ -31,6 +31,25 @@ pub trait ExecutionSource: Send + Sync {
     async fn describe(&self, arn: &ExecutionArn) -> Result<Execution, SourceError>;
 }
 
+/// What a stop records on the ABORTED execution: an error code and a cause, as the client gave
+/// them (Step Functions allows 256 and 32,768 characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopReason {
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// Acts on running executions: `StopExecution`.
+#[async_trait]
+pub trait ExecutionControl: Send + Sync {
+    /// Stops the execution; answers the stop date Step Functions recorded.
+    async fn stop(
+        &self,
+        arn: &ExecutionArn,
+        reason: &StopReason,
+    ) -> Result<SystemTime, SourceError>;
+}
+
 /// One execution as `ListExecutions` lists it.
 #[derive(Debug, Clone)]
 pub struct Listed {

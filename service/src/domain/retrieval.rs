@@ -77,6 +77,11 @@ impl Results {
         Self::assemble(self.source, self.table, keeper, self.starter, self.lister)
     }
 
+    /// What stores stopped results for this read path (and for whoever else stores stops).
+    pub fn keeper(&self) -> &Keeper {
+        &self.keeper
+    }
+
     pub fn notifier(&self) -> Option<&super::webhooks::Notifier> {
         self.keeper.notifier()
     }

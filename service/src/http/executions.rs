@@ -1,13 +1,14 @@
-//! `GET /executions/{executionArn}`: an execution's state and result, with HTTP caching semantics.
+//! `GET /executions/{executionArn}`: an execution's state and result, with HTTP caching semantics;
+//! the route's POST goes to `steering.rs`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
@@ -28,7 +29,14 @@ const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 
 pub fn router() -> Router<AppState> {
     // A catch-all, so an ARN holding an encoded or raw `/` is answered 400 rather than 404.
-    Router::new().route(ROUTE, get(get_execution))
+    // Its POST is the actions on an execution (`steering.rs`).
+    Router::new().route(
+        ROUTE,
+        get(get_execution).merge(
+            post(super::steering::post_action)
+                .layer(DefaultBodyLimit::max(super::steering::MAX_STOP_BYTES)),
+        ),
+    )
 }
 
 #[derive(Debug, Deserialize)]

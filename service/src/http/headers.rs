@@ -79,7 +79,17 @@ pub fn preference_applied(wait: Duration) -> HeaderValue {
 /// against, so it stays right behind an API Gateway stage prefix. `./` keeps the ARN's
 /// `arn:` from reading as a URI scheme.
 pub fn status_location(arn: &ExecutionArn) -> HeaderValue {
-    let mut location = String::from("./");
+    relative_location("./", arn)
+}
+
+/// The status URL of an execution, relative to one of its action URLs
+/// (`/executions/{arn}/stop`).
+pub fn status_location_from_action(arn: &ExecutionArn) -> HeaderValue {
+    relative_location("../", arn)
+}
+
+fn relative_location(prefix: &'static str, arn: &ExecutionArn) -> HeaderValue {
+    let mut location = String::from(prefix);
     for c in arn.as_str().chars() {
         match c {
             'A'..='Z'
@@ -106,7 +116,7 @@ pub fn status_location(arn: &ExecutionArn) -> HeaderValue {
             }
         }
     }
-    HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("./"))
+    HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static(prefix))
 }
 
 /// Seconds to wait before polling again: short for young executions, longer for old ones.

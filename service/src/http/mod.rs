@@ -8,6 +8,7 @@ pub mod page;
 pub mod prepared;
 pub mod problem;
 pub mod start;
+pub mod steering;
 pub mod webhooks;
 pub mod workflows;
 
@@ -36,7 +37,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Listing, Results, StateMachineArn, Workflows};
+use crate::domain::{Listing, Results, StateMachineArn, Steering, Workflows};
 use crate::emf::RouteCounters;
 pub use problem::ApiError;
 
@@ -62,6 +63,8 @@ impl std::ops::Deref for AppState {
 #[derive(Debug)]
 pub struct Shared {
     pub results: Results,
+    /// Stops executions for clients.
+    pub steering: Steering,
     pub allowed: AllowList,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,

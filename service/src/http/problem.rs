@@ -4,7 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::headers::{cache_status, status_location, CACHE_STATUS};
+use super::headers::{cache_status, status_location, status_location_from_action, CACHE_STATUS};
 use std::sync::Arc;
 
 use crate::domain::ports::BoxError;
@@ -65,6 +65,11 @@ pub enum ApiError {
     /// The name is taken and the execution holding it could not be read.
     #[error("{0} exists and could not be read")]
     ExistingUnreadable(ExecutionArn, #[source] BoxError),
+    /// A stop of an execution that is not running: its result document goes with the problem.
+    #[error("{0} is not running")]
+    ExecutionNotRunning(ExecutionArn, bytes::Bytes),
+    #[error("Step Functions cannot act this way on an Express execution")]
+    ExecutionTypeNotSupported,
 }
 
 impl ApiError {
@@ -76,8 +81,9 @@ impl ApiError {
             | Self::InvalidInput(_)
             | Self::InvalidQuery(_)
             | Self::InvalidCursor(_)
-            | Self::WorkflowTypeNotSupported { .. } => StatusCode::BAD_REQUEST,
-            Self::Conflict => StatusCode::CONFLICT,
+            | Self::WorkflowTypeNotSupported { .. }
+            | Self::ExecutionTypeNotSupported => StatusCode::BAD_REQUEST,
+            Self::Conflict | Self::ExecutionNotRunning(..) => StatusCode::CONFLICT,
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionNotFound
@@ -117,12 +123,16 @@ impl ApiError {
             Self::Upstream(_) => "upstream-error",
             Self::StartUnconfirmed(..) => "start-unconfirmed",
             Self::ExistingUnreadable(..) => "execution-unreadable",
+            Self::ExecutionNotRunning(..) => "execution-not-running",
+            Self::ExecutionTypeNotSupported => "execution-type-not-supported",
         }
     }
 
     fn execution(&self) -> Option<&ExecutionArn> {
         match self {
-            Self::StartUnconfirmed(arn, _) | Self::ExistingUnreadable(arn, _) => Some(arn),
+            Self::StartUnconfirmed(arn, _)
+            | Self::ExistingUnreadable(arn, _)
+            | Self::ExecutionNotRunning(arn, _) => Some(arn),
             _ => None,
         }
     }
@@ -150,6 +160,8 @@ impl ApiError {
             Self::Upstream(_) => "Step Functions error",
             Self::StartUnconfirmed(..) => "Start not confirmed",
             Self::ExistingUnreadable(..) => "Execution could not be read",
+            Self::ExecutionNotRunning(..) => "Execution not running",
+            Self::ExecutionTypeNotSupported => "Execution type not supported",
         }
     }
 
@@ -187,6 +199,8 @@ impl ApiError {
             Self::Upstream(_) => "Step Functions refused the request.".into(),
             Self::StartUnconfirmed(..) => "Step Functions did not confirm the start in time: the execution named in executionArn may be running. Read its status URL (Location) before starting again; a retry with the same name and input is safe.".into(),
             Self::ExistingUnreadable(..) => "An execution with this name exists, and Step Functions could not be asked whether its input matches; read its status URL (Location), or retry after the time given in Retry-After.".into(),
+            Self::ExecutionNotRunning(..) => "The execution has stopped already, so it cannot be stopped; its result is in execution.".into(),
+            Self::ExecutionTypeNotSupported => "This is an Express execution: Step Functions cannot stop, redrive or list the steps of one; it runs to its end or its timeout (at most 5 minutes).".into(),
         }
     }
 }
@@ -268,6 +282,9 @@ struct Problem<'a> {
     /// The execution a failed start-and-wait may have started, so a client never loses it.
     #[serde(rename = "executionArn", skip_serializing_if = "Option::is_none")]
     execution_arn: Option<&'a str>,
+    /// The execution's result document, when the problem is about what it is now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution: Option<&'a serde_json::value::RawValue>,
 }
 
 impl IntoResponse for ApiError {
@@ -282,6 +299,10 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             execution_arn: self.execution().map(ExecutionArn::as_str),
+            execution: match &self {
+                Self::ExecutionNotRunning(_, document) => serde_json::from_slice(document).ok(),
+                _ => None,
+            },
         };
         let looked_up = matches!(
             self,
@@ -292,6 +313,7 @@ impl IntoResponse for ApiError {
                 | Self::Conflict
                 | Self::StartUnconfirmed(..)
                 | Self::ExistingUnreadable(..)
+                | Self::ExecutionNotRunning(..)
         );
         let mut response = (
             status,
@@ -316,7 +338,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
             );
         }
-        if let Some(arn) = self.execution() {
+        if let Self::ExecutionNotRunning(arn, _) = &self {
+            headers.insert(header::LOCATION, status_location_from_action(arn));
+        } else if let Some(arn) = self.execution() {
             headers.insert(header::LOCATION, status_location(arn));
         }
         response

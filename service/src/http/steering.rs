@@ -1,0 +1,179 @@
+//! `POST /executions/{executionArn}/stop`: stop a running Standard execution, answered with its
+//! ABORTED result (stored at once); one that is not running gets `409` with its result.
+
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::headers::{cache_status, status_location_from_action, CACHE_STATUS};
+use super::problem::ApiError;
+use super::AppState;
+use crate::domain::{ArnError, Budget, ExecutionArn, StopFailure, StopReason, Stopped};
+use crate::emf::RouteCounters;
+
+/// The longest body a stop takes: an error of 256 characters and a cause of 32,768, each up to 4
+/// bytes in UTF-8 and escaped in JSON.
+pub const MAX_STOP_BYTES: usize = 256 * 1024;
+/// Step Functions' limits on a stop's error and cause, in characters.
+const MAX_ERROR_CHARS: usize = 256;
+const MAX_CAUSE_CHARS: usize = 32_768;
+
+const STOP_ROUTE: &str = "/executions/{executionArn}/stop";
+
+/// `POST /executions/{arn}/{action}`: the catch-all's POST (the ARN may not hold a `/`, so the
+/// action is what follows the last one).
+pub(super) async fn post_action(
+    State(state): State<AppState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let entry = Instant::now();
+    let Ok(Path(raw)) = path else {
+        return ApiError::InvalidArn(ArnError::Malformed).into_response();
+    };
+    match raw.rsplit_once('/') {
+        Some((arn, "stop")) => {
+            let response = stop(&state, arn, body, entry)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            stop_counters().count(response.status().as_u16());
+            response
+        }
+        Some(_) => ApiError::RouteNotFound.into_response(),
+        None => ApiError::MethodNotAllowed.into_response(),
+    }
+}
+
+fn stop_counters() -> &'static RouteCounters {
+    static COUNTERS: OnceLock<&RouteCounters> = OnceLock::new();
+    COUNTERS.get_or_init(|| RouteCounters::of(STOP_ROUTE))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopBody {
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+async fn stop(
+    state: &AppState,
+    raw: &str,
+    body: Result<Bytes, BytesRejection>,
+    entry: Instant,
+) -> Result<Response, ApiError> {
+    let arn = ExecutionArn::parse(raw)?;
+    tracing::Span::current().record("execution_arn", arn.as_str());
+    if !state.allowed.permits(&arn) {
+        return Err(ApiError::StateMachineNotAllowed);
+    }
+    let reason = reason_of(&body?)?;
+    let budget = Budget::from_entry(entry, None);
+    match state.steering.stop(&arn, &reason, &budget).await? {
+        Stopped::Now(answer) => {
+            tracing::info!(execution_arn = %arn, "execution stopped on request");
+            Ok((
+                StatusCode::OK,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    (header::LOCATION, status_location_from_action(&arn)),
+                    (CACHE_STATUS, cache_status("fwd=miss")),
+                ],
+                answer.document,
+            )
+                .into_response())
+        }
+        Stopped::Already(answer) => Err(ApiError::ExecutionNotRunning(arn, answer.document)),
+    }
+}
+
+/// The stop's error and cause from the body: `{}` or nothing at all stops without either.
+fn reason_of(body: &[u8]) -> Result<StopReason, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::InvalidInput("the body is not UTF-8 text".into()))?;
+    let parsed = if text.trim().is_empty() {
+        StopBody::default()
+    } else {
+        serde_json::from_str::<StopBody>(text).map_err(|e| {
+            ApiError::InvalidInput(format!(
+                "the body must be a JSON object with an optional \"error\" and \"cause\": {e}"
+            ))
+        })?
+    };
+    let too_long = |field: &str, text: &Option<String>, max: usize| {
+        text.as_ref()
+            .is_some_and(|t| t.chars().count() > max)
+            .then(|| ApiError::InvalidInput(format!("{field} is longer than {max} characters")))
+    };
+    if let Some(e) = too_long("error", &parsed.error, MAX_ERROR_CHARS)
+        .or_else(|| too_long("cause", &parsed.cause, MAX_CAUSE_CHARS))
+    {
+        return Err(e);
+    }
+    Ok(StopReason {
+        error: parsed.error,
+        cause: parsed.cause,
+    })
+}
+
+impl From<StopFailure> for ApiError {
+    fn from(e: StopFailure) -> Self {
+        match e {
+            StopFailure::Express => Self::ExecutionTypeNotSupported,
+            StopFailure::NotFound => Self::ExecutionNotFound,
+            e @ StopFailure::Unavailable(_) => Self::Unavailable(Box::new(e)),
+            e @ StopFailure::Failed(_) => Self::Upstream(Box::new(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_body_stops_without_a_reason() {
+        assert_eq!(reason_of(b"").ok(), Some(StopReason::default()));
+        assert_eq!(reason_of(b" {} ").ok(), Some(StopReason::default()));
+    }
+
+    #[test]
+    fn a_reason_is_taken_as_given() {
+        let reason = reason_of(br#"{"error": "Operator", "cause": "stuck on the payment step"}"#)
+            .expect("valid");
+        assert_eq!(reason.error.as_deref(), Some("Operator"));
+        assert_eq!(reason.cause.as_deref(), Some("stuck on the payment step"));
+    }
+
+    #[test]
+    fn unknown_fields_other_json_and_long_reasons_are_refused() {
+        for body in [
+            br#"{"reason": "x"}"#.to_vec(),
+            b"[]".to_vec(),
+            b"stop".to_vec(),
+            vec![0xff, 0xfe],
+            format!(r#"{{"error": "{}"}}"#, "e".repeat(257)).into_bytes(),
+            format!(r#"{{"cause": "{}"}}"#, "c".repeat(32_769)).into_bytes(),
+        ] {
+            let refused = reason_of(&body).expect_err("refused");
+            assert_eq!(refused.status_code(), StatusCode::BAD_REQUEST);
+        }
+        // At the limits, both are taken.
+        let at_limits = format!(
+            r#"{{"error": "{}", "cause": "{}"}}"#,
+            "é".repeat(256),
+            "c".repeat(32_768)
+        );
+        assert!(reason_of(at_limits.as_bytes()).is_ok());
+    }
+}
