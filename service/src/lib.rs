@@ -34,7 +34,7 @@
 //! - `adapters/`: Step Functions (`sfn.rs`), the results table (`dynamodb.rs`,
 //!   `dynamodb_list.rs`), the webhooks table (`webhooks_table.rs`, `webhooks_layout.rs`), SQS
 //!   (`sqs.rs`), the outbound client (`sender.rs`), the in-process cache (`hot.rs`), and the
-//!   in-memory fakes (`memory.rs`, `memory_webhooks.rs`) that keep the real rules, checked by
+//!   in-memory fakes (`memory_sfn.rs`, `memory.rs`, `memory_webhooks.rs`) that keep the real rules, checked by
 //!   one conformance suite each (`conformance.rs`, `webhooks_conformance.rs`).
 //!
 //! A request: `App` answers a hot hit (a stopped result in memory) at once; anything else is

@@ -9,6 +9,7 @@ pub mod dynamodb_list;
 mod dynamodb_reconcile;
 pub mod hot;
 pub mod memory;
+pub mod memory_sfn;
 pub mod memory_webhooks;
 pub mod sender;
 pub mod sfn;
@@ -19,7 +20,8 @@ pub mod webhooks_table;
 
 pub use dynamodb::DynamoDbStore;
 pub use hot::MemoryCache;
-pub use memory::{InMemoryExecutions, InMemoryStore};
+pub use memory::InMemoryStore;
+pub use memory_sfn::InMemoryExecutions;
 pub use memory_webhooks::{InMemoryQueue, InMemoryWebhooks, ScriptedSender};
 pub use sender::HttpSender;
 pub use sfn::StepFunctions;
