@@ -288,7 +288,7 @@ fn not_found_error(arn: &ExecutionArn) -> RetrievalError {
     }
 }
 
-fn out_of_time() -> SourceError {
+pub(super) fn out_of_time() -> SourceError {
     SourceError::Unavailable("the request's time budget ran out".into())
 }
 

@@ -9,7 +9,7 @@ use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 use super::fleet::stored_answer;
 use super::keeper::Keeper;
 use super::ports::{ExecutionControl, ExecutionSource, SourceError, StopReason};
-use super::retrieval::{Answer, Origin};
+use super::retrieval::{out_of_time, Answer, Origin};
 
 /// Acts on executions for clients: stops them, keeping what they became.
 #[derive(Clone)]
@@ -94,16 +94,16 @@ impl Steering {
             }
         }
         let before = self.describe(arn, budget).await?;
-        if !is_open(before.status) {
+        if before.status.is_stopped() {
             return Ok(Stopped::Already(self.keep(&before).await));
         }
         let stop_date = bounded(budget.calls_by(), self.control.stop(arn, reason))
             .await
-            .ok_or_else(out_of_time)??;
+            .ok_or_else(|| StopFailure::Unavailable(out_of_time()))??;
         // Step Functions' reads are eventually consistent: one that still says RUNNING after
         // the stop was accepted is answered with what the stop recorded.
         let after = match self.describe(arn, budget).await {
-            Ok(after) if !is_open(after.status) => after,
+            Ok(after) if after.status.is_stopped() => after,
             _ => Execution {
                 status: ExecutionStatus::Aborted,
                 stop_date: Some(stop_date),
@@ -131,7 +131,7 @@ impl Steering {
     ) -> Result<Execution, StopFailure> {
         Ok(bounded(budget.calls_by(), self.source.describe(arn))
             .await
-            .ok_or_else(out_of_time)??)
+            .ok_or_else(|| StopFailure::Unavailable(out_of_time()))??)
     }
 
     /// Stores a stopped execution (memory, then the table, before answering) and answers it.
@@ -154,17 +154,4 @@ impl Steering {
         }
         stored_answer(&item, Origin::Miss)
     }
-}
-
-fn is_open(status: ExecutionStatus) -> bool {
-    matches!(
-        status,
-        ExecutionStatus::Running | ExecutionStatus::PendingRedrive
-    )
-}
-
-fn out_of_time() -> StopFailure {
-    StopFailure::Unavailable(SourceError::Unavailable(
-        "the request's time budget ran out".into(),
-    ))
 }
