@@ -277,6 +277,7 @@ INTEGRATIONS = {
     ("/webhooks/{id}/deliveries", "get"): proxy_integration,
     ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
     ("/executions/{executionArn}/stop", "post"): proxy_integration,
+    ("/executions/{executionArn}/redrive", "post"): proxy_integration,
 }
 
 

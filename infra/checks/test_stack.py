@@ -156,13 +156,15 @@ def test_no_function_role_may_start_or_stop_what_it_should_not():
     assert len(starts) == 1 and same(starts[0], [ref("GreetingStateMachine")])
     # The results function stops executions of the STANDARD workflows only (never Express ones,
     # which Step Functions cannot stop), and no other role stops anything.
-    stops = [r for a, r in results if a == "states:StopExecution"]
-    assert len(stops) == 1 and value(stops[0], REFS) == STANDARD_EXECUTIONS
+    # The same for redrives.
+    for action in ("states:StopExecution", "states:RedriveExecution"):
+        granted = [r for a, r in results if a == action]
+        assert len(granted) == 1 and value(granted[0], REFS) == STANDARD_EXECUTIONS, action
     for name, _, statement in _all_statements():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if a.endswith("*")], statement
         if name != "ResultsFunction":
-            assert "states:StopExecution" not in actions, (name, statement)
+            assert not {"states:StopExecution", "states:RedriveExecution"} & set(actions), (name, statement)
 
 
 def _all_statements():

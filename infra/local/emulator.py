@@ -63,6 +63,22 @@ def _stop_execution_keeping_reason(self):
 StepFunctionResponse.stop_execution = _stop_execution_keeping_reason
 
 
+def _no_redrive(self):
+    """moto 5.2.5 has no RedriveExecution, and a redrive is not faked here: the call is refused as
+    AWS refuses an operation it does not know (400 UnknownOperationException), at once, instead of
+    moto's 500 that the SDK would retry. The service's answers to a redrive are tested against
+    Step Functions' documented answers at the SDK layer (service/tests/redrive_sdk.rs)."""
+    from moto.core.exceptions import JsonRESTError
+
+    raise JsonRESTError(
+        "UnknownOperationException",
+        "RedriveExecution is not implemented by this emulator (moto 5.2.5); see infra/local/README.md",
+    )
+
+
+StepFunctionResponse.redrive_execution = _no_redrive
+
+
 def _stop_once_running(self, stop_date, error, cause):
     """moto builds an execution's environment in the execution's own thread, so a StopExecution
     right after StartExecution could find none and answer 500 (Step Functions has no such

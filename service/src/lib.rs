@@ -16,7 +16,7 @@
 //! - `config/`: the environment, read once per concern (`machines.rs`: the allowed machines and
 //!   the workflows they make; `reading.rs`: the table, waits, caching, CORS).
 //! - `http/`: one file per resource, each with its `router()`: `executions.rs` (the result by
-//!   ARN, and the hot hit answered before routing), `steering.rs` (a stop), `start.rs` (start
+//!   ARN, and the hot hit answered before routing), `steering.rs` (stop, redrive), `start.rs` (start
 //!   and wait), `list.rs` (the ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
 //!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
 //!   `problem.rs` (the one error type, RFC 9457).
@@ -26,7 +26,7 @@
 //!   (coalescing inside one process), waiting and start-and-wait; `answer.rs` is what it
 //!   answers; `keeper.rs` (`Keeper`) stores a stop, for the read path, `ingest.rs` (what events
 //!   push) and `reconcile.rs` (what events missed) alike; `listing.rs` and `cursor.rs` serve the
-//!   ops lists; `steering.rs` (`Steering`) stops executions, keeping what they became;
+//!   ops lists; `steering.rs` (`Steering`) stops and redrives executions, keeping what they became;
 //!   `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
 //!   with their ports); `ports.rs` holds the other ports, the table's split by concern
 //!   (`ResultStore`, `ReadCoordination`, `ReconcileLedger`, `RecordedExecutions`; `Table` is all
@@ -75,7 +75,7 @@ pub use http::{router, App, AppState};
 pub struct Ports {
     pub source: Arc<dyn ExecutionSource>,
     pub starter: Arc<dyn ExecutionStarter>,
-    /// Stops executions for clients (`POST /executions/{arn}/stop`).
+    /// Stops and redrives executions for clients (`POST /executions/{arn}/stop`, `/redrive`).
     pub control: Arc<dyn ExecutionControl>,
     pub lister: Arc<dyn ExecutionLister>,
     /// The table: results, the fleet's coordination, reconcile's ledger, recorded executions.

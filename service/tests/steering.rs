@@ -132,7 +132,7 @@ async fn a_stop_whose_read_still_says_running_answers_what_the_stop_recorded() {
     let f = fixture();
     f.executions
         .insert(execution("o-1", ExecutionStatus::Running));
-    f.executions.set_stale_after_stop(true);
+    f.executions.set_reads_lag(true);
     let stopped = stop(&f.app, "o-1", r#"{"error": "Operator"}"#).await;
     assert_eq!(stopped.status, StatusCode::OK);
     assert_eq!(stopped.body["status"], "ABORTED");

@@ -51,3 +51,16 @@ def test_a_bad_stop_body_answers_400_and_the_execution_runs_on(local):
     assert refused.json()["type"] == "urn:api-sfn:problem:invalid-input"
     assert local.sfn().describe_execution(executionArn=arn)["status"] == "RUNNING"
     local.sfn().stop_execution(executionArn=arn)
+
+
+def test_a_redrive_locally_is_refused_as_the_emulator_lacks_it_and_changes_nothing(local):
+    # moto has no RedriveExecution and the emulator does not fake one (infra/local/README.md):
+    # the route reads the execution, the emulator refuses the call, and the failure stands.
+    arn = start_slow(local, "Redriven")
+    assert local.post_json(f"/executions/{arn}/stop", "").status == 200
+    refused = local.post_json(f"/executions/{arn}/redrive", "")
+    assert refused.status == 502, refused.body
+    assert refused.json()["type"] == "urn:api-sfn:problem:upstream-error"
+    read = local.request("GET", f"{local.api}/executions/{arn}")
+    assert read.status == 200 and read.json()["status"] == "ABORTED"
+    assert local.sfn().describe_execution(executionArn=arn)["status"] == "ABORTED"

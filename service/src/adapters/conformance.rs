@@ -19,6 +19,7 @@ pub async fn run(store: &dyn Table) {
     a_greater_rank_replaces_a_live_result(store).await;
     a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store).await;
     the_same_rank_replaces_a_result_no_longer_live(store).await;
+    a_redrive_mark_replaces_the_failure_and_leaves_room_for_reads(store).await;
     coordination_yields_to_a_live_result_only(store).await;
     a_read_replaces_only_an_older_read(store).await;
     replace_result_holds_only_over_the_document_it_read(store).await;
@@ -124,6 +125,48 @@ async fn a_lower_rank_never_replaces_a_greater_one_even_after_it_expired(store: 
         PutOutcome::AlreadyPresent
     );
     assert_eq!(document(store, &arn).await, Some(redriven.document));
+}
+
+/// A redrive stores the redriven run, RUNNING and never live, over the failure: a late result of
+/// the run before it is refused, reads and leases of the running run are taken, and the run's
+/// own result replaces the mark.
+async fn a_redrive_mark_replaces_the_failure_and_leaves_room_for_reads(store: &dyn Table) {
+    let (arn, now) = (arn("redrive-mark"), base());
+    let failed = result(r#"{"run":0}"#, (0, 3000), now, Some(60));
+    assert_eq!(put(store, &arn, &failed).await, PutOutcome::Written);
+    let mark = StoredResult {
+        status: ExecutionStatus::Running,
+        expires_at: Some(at(now)),
+        ..result(r#"{"run":1,"status":"RUNNING"}"#, (1, 0), now + 1, Some(0))
+    };
+    assert_eq!(put(store, &arn, &mark).await, PutOutcome::Written);
+    let state = store.state(&arn).await.expect("state");
+    let stored = state.result.expect("the mark");
+    assert_eq!(stored.status, ExecutionStatus::Running);
+    assert!(!stored.is_final && !stored.is_live(at(now + 2)));
+    assert_eq!(stored.rank, mark.rank);
+    let late = result(r#"{"run":0}"#, (0, 3000), now + 2, Some(60));
+    assert_eq!(
+        put(store, &arn, &late).await,
+        PutOutcome::AlreadyPresent,
+        "the failed run's late result never replaces the redriven run's mark"
+    );
+    assert!(
+        store.claim(&arn, &claim(now + 2)).await.expect("claim"),
+        "a lease over the mark: it is not live"
+    );
+    assert!(store
+        .record_read(&arn, &read(r#"{"run":1}"#, now + 3))
+        .await
+        .expect("read"));
+    let done = result(
+        r#"{"run":1,"status":"SUCCEEDED"}"#,
+        (1, 9000),
+        now + 4,
+        None,
+    );
+    assert_eq!(put(store, &arn, &done).await, PutOutcome::Written);
+    assert_eq!(document(store, &arn).await, Some(done.document));
 }
 
 async fn the_same_rank_replaces_a_result_no_longer_live(store: &dyn Table) {

@@ -1,4 +1,4 @@
-//! Step Functions in memory (describe, list, start, stop), counting every call, for unit and
+//! Step Functions in memory (describe, list, start, stop, redrive), counting every call, for unit and
 //! router tests of the domain; never proof of AWS integration.
 
 use std::collections::HashMap;
@@ -10,7 +10,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Execution, ExecutionArn, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, Page, SourceError, StartError, Started, StateMachineArn, StopReason,
+    ExecutionStatus, Listed, Page, RedriveError, RedriveStatus, SourceError, StartError, Started,
+    StateMachineArn, StopReason,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -22,10 +23,11 @@ pub struct InMemoryExecutions {
     lists: Arc<AtomicUsize>,
     starts: Arc<AtomicUsize>,
     stops: Arc<AtomicUsize>,
+    redrives: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
-    /// Stops land, but reads go on saying RUNNING (Step Functions' reads are eventually
-    /// consistent).
-    stale_after_stop: Arc<AtomicBool>,
+    /// Stops and redrives land, but reads go on saying what they said before (Step Functions'
+    /// reads are eventually consistent).
+    reads_lag: Arc<AtomicBool>,
 }
 
 impl InMemoryExecutions {
@@ -67,9 +69,14 @@ impl InMemoryExecutions {
         self.stops.load(Ordering::SeqCst)
     }
 
-    /// Makes a stop land without the reads after it seeing it yet.
-    pub fn set_stale_after_stop(&self, stale: bool) {
-        self.stale_after_stop.store(stale, Ordering::SeqCst);
+    /// How many times `redrive` (`RedriveExecution`) was called.
+    pub fn redrives(&self) -> usize {
+        self.redrives.load(Ordering::SeqCst)
+    }
+
+    /// Makes stops and redrives land without the reads after them seeing it yet.
+    pub fn set_reads_lag(&self, lag: bool) {
+        self.reads_lag.store(lag, Ordering::SeqCst);
     }
 
     /// How many times `list` (`ListExecutions`) was called.
@@ -206,14 +213,46 @@ impl ExecutionControl for InMemoryExecutions {
         let mut map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
         let execution = map.get_mut(arn.as_str()).ok_or(SourceError::NotFound)?;
         let now = crate::domain::budget::wall_clock();
-        if execution.status == ExecutionStatus::Running
-            && !self.stale_after_stop.load(Ordering::SeqCst)
-        {
+        if execution.status == ExecutionStatus::Running && !self.reads_lag.load(Ordering::SeqCst) {
             execution.status = ExecutionStatus::Aborted;
             execution.stop_date = Some(now);
             execution.error.clone_from(&reason.error);
             execution.cause.clone_from(&reason.cause);
         }
         Ok(execution.stop_date.unwrap_or(now))
+    }
+
+    /// Runs a failed, timed out or aborted execution again under its ARN, as Step Functions
+    /// does: not one that succeeded, runs, is marked not redrivable or stopped over 14 days ago.
+    async fn redrive(&self, arn: &ExecutionArn) -> Result<SystemTime, RedriveError> {
+        self.redrives.fetch_add(1, Ordering::SeqCst);
+        if self.throttled.load(Ordering::SeqCst) {
+            return Err(SourceError::Throttled("throttled (in-memory)".into()).into());
+        }
+        let mut map = self.executions.lock().unwrap_or_else(|p| p.into_inner());
+        let execution = map.get_mut(arn.as_str()).ok_or(SourceError::NotFound)?;
+        let now = crate::domain::budget::wall_clock();
+        let redrivable = matches!(
+            execution.status,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        ) && execution.redrive_status != RedriveStatus::NotRedrivable
+            && execution.finality(now) != crate::domain::Finality::Final;
+        if !redrivable {
+            return Err(RedriveError::NotRedrivable(format!(
+                "Execution {} with status {} cannot be redriven",
+                arn,
+                execution.status.as_str()
+            )));
+        }
+        if !self.reads_lag.load(Ordering::SeqCst) {
+            execution.status = ExecutionStatus::Running;
+            execution.stop_date = None;
+            execution.output = None;
+            execution.error = None;
+            execution.cause = None;
+            execution.redrive_count += 1;
+            execution.redrive_status = RedriveStatus::Unknown;
+        }
+        Ok(now)
     }
 }

@@ -1,5 +1,5 @@
-//! Step Functions adapter: `DescribeExecution`, `ListExecutions`, `StartExecution` and
-//! `StopExecution` behind the domain's ports.
+//! Step Functions adapter: `DescribeExecution`, `ListExecutions`, `StartExecution`,
+//! `StopExecution` and `RedriveExecution` behind the domain's ports.
 
 use std::time::SystemTime;
 
@@ -9,6 +9,7 @@ use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
+use aws_sdk_sfn::operation::redrive_execution::RedriveExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::primitives::DateTime;
@@ -18,7 +19,7 @@ use aws_sdk_sfn::Client;
 use super::aws::{timeouts, SFN_ATTEMPT_TIMEOUT, SFN_OPERATION_TIMEOUT};
 use crate::domain::{
     Execution, ExecutionArn, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, Page, RedriveStatus, SourceError, StartError, Started,
+    ExecutionStatus, Listed, Page, RedriveError, RedriveStatus, SourceError, StartError, Started,
     StateMachineArn, StopReason,
 };
 
@@ -35,6 +36,12 @@ impl StepFunctions {
         Self {
             client: Client::from_conf(config),
         }
+    }
+
+    /// Over a client configured elsewhere: the tests' clients of Step Functions' documented
+    /// answers (`aws-smithy-mocks`).
+    pub fn with_client(client: Client) -> Self {
+        Self { client }
     }
 
     pub fn client(&self) -> &Client {
@@ -220,6 +227,41 @@ impl ExecutionControl for StepFunctions {
             });
         count("StopExecution", source_outcome(out.as_ref().err()));
         Ok(system_time(out?.stop_date()))
+    }
+
+    async fn redrive(&self, arn: &ExecutionArn) -> Result<SystemTime, RedriveError> {
+        let out = self
+            .client
+            .redrive_execution()
+            .execution_arn(arn.as_str())
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(RedriveExecutionError::ExecutionNotRedrivable(e)) => {
+                    RedriveError::NotRedrivable(e.message().unwrap_or("").to_owned())
+                }
+                Some(RedriveExecutionError::ExecutionDoesNotExist(_)) => {
+                    RedriveError::Source(SourceError::NotFound)
+                }
+                // The account's open executions are at their quota: worth trying again later.
+                Some(RedriveExecutionError::ExecutionLimitExceeded(_)) => {
+                    RedriveError::Source(SourceError::Throttled(Box::new(err)))
+                }
+                Some(e) if is_throttling(e.code()) => {
+                    RedriveError::Source(SourceError::Throttled(Box::new(err)))
+                }
+                _ if is_transient(&err) => {
+                    RedriveError::Source(SourceError::Unavailable(Box::new(err)))
+                }
+                _ => RedriveError::Source(SourceError::Failed(Box::new(err))),
+            });
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(RedriveError::NotRedrivable(_)) => "not-redrivable",
+            Err(RedriveError::Source(e)) => source_outcome(Some(e)),
+        };
+        count("RedriveExecution", outcome);
+        Ok(system_time(out?.redrive_date()))
     }
 }
 

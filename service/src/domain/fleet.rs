@@ -127,13 +127,11 @@ impl Fleet {
             }
             return self.describe(arn, now, None, None, None, by).await;
         };
-        let mut stale = None;
         if let Some(result) = &state.result {
             if result.is_live(now) {
                 self.keeper.hot().insert(arn, result.clone());
                 return Step::Known(stored_answer(result, Origin::Hit));
             }
-            stale = Some(stored_answer(result, Origin::StaleHit));
         }
         let last = state.read.as_ref().map(|read| shared_answer(read, now));
         // A 404 is remembered a minute, unless a read made since shows the execution started.
@@ -184,7 +182,7 @@ impl Fleet {
             }
             None => return Step::OutOfTime(last),
         }
-        self.describe(arn, now, stale, last, first_not_found, by)
+        self.describe(arn, now, state.result.as_ref(), last, first_not_found, by)
             .await
     }
 
@@ -221,15 +219,18 @@ impl Fleet {
 
     /// `DescribeExecution`, holding the lease, and shares what it says: a stopped result is
     /// stored, a running one's read is shared, a 404 remembered, a failure backs the fleet off.
+    /// `stored` is the table's result that is no longer live: served if Step Functions fails,
+    /// and, when it is a redriven run's mark, the floor under which a read is late.
     async fn describe(
         &self,
         arn: &ExecutionArn,
         now: SystemTime,
-        stale: Option<Answer>,
+        stored: Option<&StoredResult>,
         last: Option<Answer>,
         first_not_found: Option<SystemTime>,
         by: Instant,
     ) -> Step {
+        let stale = stored.map(|result| stored_answer(result, Origin::StaleHit));
         let execution = match bounded(by, self.source.describe(arn)).await {
             Some(Ok(execution)) => execution,
             Some(Err(SourceError::NotFound)) => {
@@ -264,6 +265,24 @@ impl Fleet {
                 };
             }
         };
+        // A read of the run before a redrive, made after it (reads are eventually consistent):
+        // the redriven run is running, as its mark says; the failure is not answered again.
+        if let Some(mark) = stored.filter(|r| !r.status.is_stopped()) {
+            if execution.rank() < mark.rank {
+                // Shared as the running read it stands for, which frees the lease.
+                let read = SharedRead {
+                    document: mark.document.clone(),
+                    status: mark.status,
+                    start_date: execution.start_date,
+                    read_at: now,
+                };
+                let (leases, owned) = (self.leases.clone(), arn.clone());
+                self.share(arn, "read", async move {
+                    leases.record_read(&owned, &read).await.map(drop)
+                });
+                return Step::Known(stored_answer(mark, Origin::Miss));
+            }
+        }
         let finality = execution.finality(now);
         let answer = Answer {
             document: execution.document(),
@@ -327,15 +346,17 @@ impl Fleet {
     }
 }
 
-/// A stored result as an answer.
+/// A stored result as an answer (a redriven run's mark, RUNNING, as an open one).
 pub fn stored_answer(item: &StoredResult, origin: Origin) -> Answer {
     Answer {
         document: item.document.clone(),
         status: item.status,
         finality: if item.is_final {
             Finality::Final
-        } else {
+        } else if item.status.is_stopped() {
             Finality::Provisional
+        } else {
+            Finality::Open
         },
         origin,
         age: Duration::ZERO,

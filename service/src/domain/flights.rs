@@ -96,6 +96,12 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         flight.await
     }
 
+    /// Forgets the outcome of `arn`'s look made in this slot: what it said no longer holds (the
+    /// execution was redriven here), so the next joiner looks again.
+    pub fn forget(&self, arn: &ExecutionArn) {
+        self.recent.invalidate(arn);
+    }
+
     /// Reads under way (for tests of the map's size).
     pub fn in_flight(&self) -> usize {
         self.inflight.lock().map(|m| m.len()).unwrap_or(0)

@@ -80,6 +80,28 @@ impl Keeper {
         })
     }
 
+    /// Stores `running`, a redriven run, in place of the failure it ran again: never live, so
+    /// no instance serves the failure from the table again, and of a greater redrive count, so
+    /// a late read or event of the earlier run is refused (and known as late, see `fleet.rs`).
+    /// Not fanned out to webhooks: nothing stopped.
+    pub async fn supersede(
+        &self,
+        arn: &ExecutionArn,
+        running: &Execution,
+        now: SystemTime,
+    ) -> Result<PutOutcome, StoreError> {
+        let mark = StoredResult {
+            document: running.document(),
+            status: running.status,
+            is_final: false,
+            stored_at: now,
+            expires_at: Some(now - Duration::from_secs(1)),
+            keep_until: self.policy.retention.map(|keep| now + keep),
+            rank: running.rank(),
+        };
+        self.store.put_if_absent(arn, &mark).await
+    }
+
     /// The result the table holds for `arn`, live or not.
     pub async fn stored(&self, arn: &ExecutionArn) -> Result<Option<StoredResult>, StoreError> {
         Ok(self.store.state(arn).await?.result)

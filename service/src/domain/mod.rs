@@ -32,10 +32,10 @@ pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
     Claim, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed,
     NoHotCache, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger, Recorded,
-    RecordedExecutions, RecordedPage, ResultStore, SharedRead, SharedState, SourceError,
-    StartError, Started, StopReason, StoreError, StoredResult, Table,
+    RecordedExecutions, RecordedPage, RedriveError, ResultStore, SharedRead, SharedState,
+    SourceError, StartError, Started, StopReason, StoreError, StoredResult, Table,
 };
 pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};
-pub use steering::{Steering, StopFailure, Stopped};
+pub use steering::{ControlFailure, Steering, Stopped};
 pub use workflows::{DuplicateName, Workflow, WorkflowType, Workflows};

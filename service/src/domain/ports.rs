@@ -39,7 +39,17 @@ pub struct StopReason {
     pub cause: Option<String>,
 }
 
-/// Acts on running executions: `StopExecution`.
+/// Why a redrive was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    /// Step Functions refused it (`ExecutionNotRedrivable`): its reason, as it gave it.
+    #[error("the execution cannot be redriven: {0}")]
+    NotRedrivable(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Acts on executions: `StopExecution` and `RedriveExecution`.
 #[async_trait]
 pub trait ExecutionControl: Send + Sync {
     /// Stops the execution; answers the stop date Step Functions recorded.
@@ -48,6 +58,8 @@ pub trait ExecutionControl: Send + Sync {
         arn: &ExecutionArn,
         reason: &StopReason,
     ) -> Result<SystemTime, SourceError>;
+    /// Redrives a stopped execution from its failed states; answers the redrive date.
+    async fn redrive(&self, arn: &ExecutionArn) -> Result<SystemTime, RedriveError>;
 }
 
 /// One execution as `ListExecutions` lists it.

@@ -104,6 +104,12 @@ impl Results {
         self.watch(arn, budget, Watch::Wait, None).await
     }
 
+    /// Forgets this instance's last look at `arn` (an action changed the execution), so no
+    /// request shares what it said.
+    pub fn forget_looks(&self, arn: &ExecutionArn) {
+        self.flights.forget(arn);
+    }
+
     /// Waits for the cache writes started so far (see `Fleet::flush_writes`).
     pub async fn flush_writes(&self) {
         self.fleet.flush_writes().await;
@@ -178,7 +184,9 @@ impl Results {
         mode: Watch,
         mut last: Option<Answer>,
     ) -> Outcome {
-        if let Some(item) = self.keeper.hot().get(arn) {
+        // Only a final result is served from memory: a redrivable failure may have been
+        // redriven through another instance, which marks it so in the table, not here.
+        if let Some(item) = self.keeper.hot().get(arn).filter(|item| item.is_final) {
             if item.is_live(wall_clock()) {
                 return Ok(stored_answer(&item, Origin::MemoryHit));
             }

@@ -1,5 +1,6 @@
-//! Steering running executions: a stop (`StopExecution`) answered with the ABORTED result, which
-//! is stored at once, so every instance serves it from the next read on.
+//! Steering executions: a stop (`StopExecution`) answered with the ABORTED result, which is
+//! stored at once, so every instance serves it from the next read on; a redrive
+//! (`RedriveExecution`) marked in the table at once, so no instance serves the failure again.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use super::budget::{bounded, wall_clock, Budget};
 use super::execution::{Execution, ExecutionStatus, Finality, RedriveStatus};
 use super::fleet::stored_answer;
 use super::keeper::Keeper;
-use super::ports::{ExecutionControl, ExecutionSource, SourceError, StopReason};
+use super::ports::{ExecutionControl, ExecutionSource, RedriveError, SourceError, StopReason};
 use super::retrieval::{out_of_time, Answer, Origin};
 
 /// Acts on executions for clients: stops them, keeping what they became.
@@ -34,11 +35,14 @@ pub enum Stopped {
     Already(Answer),
 }
 
-/// Why a stop could not be made.
+/// Why a stop or a redrive could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum StopFailure {
-    #[error("Step Functions cannot stop an Express execution")]
+pub enum ControlFailure {
+    #[error("Step Functions cannot stop or redrive an Express execution")]
     Express,
+    /// Step Functions refused the redrive: its reason, and the execution as it stands.
+    #[error("the execution cannot be redriven: {0}")]
+    NotRedrivable(String, Answer),
     #[error("the execution does not exist")]
     NotFound,
     #[error("Step Functions is unavailable")]
@@ -47,7 +51,7 @@ pub enum StopFailure {
     Failed(#[source] SourceError),
 }
 
-impl From<SourceError> for StopFailure {
+impl From<SourceError> for ControlFailure {
     fn from(e: SourceError) -> Self {
         match e {
             SourceError::NotFound => Self::NotFound,
@@ -79,9 +83,9 @@ impl Steering {
         arn: &ExecutionArn,
         reason: &StopReason,
         budget: &Budget,
-    ) -> Result<Stopped, StopFailure> {
+    ) -> Result<Stopped, ControlFailure> {
         if arn.is_express() {
-            return Err(StopFailure::Express);
+            return Err(ControlFailure::Express);
         }
         if let Some(item) = self.keeper.hot().get(arn).filter(|item| item.is_final) {
             return Ok(Stopped::Already(stored_answer(&item, Origin::MemoryHit)));
@@ -99,7 +103,7 @@ impl Steering {
         }
         let stop_date = bounded(budget.calls_by(), self.control.stop(arn, reason))
             .await
-            .ok_or_else(|| StopFailure::Unavailable(out_of_time()))??;
+            .ok_or_else(|| ControlFailure::Unavailable(out_of_time()))??;
         // Step Functions' reads are eventually consistent: one that still says RUNNING after
         // the stop was accepted is answered with what the stop recorded.
         let after = match self.describe(arn, budget).await {
@@ -124,14 +128,71 @@ impl Steering {
         })
     }
 
+    /// Redrives a stopped execution from the states that failed (Step Functions decides whether
+    /// it may be) and marks the redriven run in the table before answering: from then on no
+    /// instance answers the failure, and a waiter on the status URL sees the new run through.
+    /// Read first, for the redrive count and for the document a refusal is answered with.
+    pub async fn redrive(
+        &self,
+        arn: &ExecutionArn,
+        budget: &Budget,
+    ) -> Result<Answer, ControlFailure> {
+        if arn.is_express() {
+            return Err(ControlFailure::Express);
+        }
+        let before = self.describe(arn, budget).await?;
+        let redriven = bounded(budget.calls_by(), self.control.redrive(arn))
+            .await
+            .ok_or_else(|| ControlFailure::Unavailable(out_of_time()))?;
+        let redrive_date = match redriven {
+            Ok(date) => date,
+            Err(RedriveError::NotRedrivable(reason)) => {
+                return Err(ControlFailure::NotRedrivable(
+                    reason,
+                    self.keep(&before).await,
+                ))
+            }
+            Err(RedriveError::Source(e)) => return Err(e.into()),
+        };
+        // The read before may lag a redrive already stored: the new run counts above both.
+        let stored = match self.keeper.stored(arn).await {
+            Ok(stored) => stored.map_or(0, |item| item.rank.redrive_count),
+            Err(_) => 0,
+        };
+        let running = Execution {
+            status: ExecutionStatus::Running,
+            stop_date: None,
+            output: None,
+            output_truncated: false,
+            error: None,
+            cause: None,
+            redrive_status: RedriveStatus::Unknown,
+            redrive_count: before.redrive_count.max(stored) + 1,
+            ..before
+        };
+        let now = wall_clock();
+        if let Err(err) = self.keeper.supersede(arn, &running, now).await {
+            tracing::warn!(execution_arn = %arn, error = %err, source = ?std::error::Error::source(&err), "the redrive was not marked in the table; the failure may be served until it is read again");
+        }
+        tracing::info!(execution_arn = %arn, redrive_date = ?redrive_date, "execution redriven on request");
+        Ok(Answer {
+            document: running.document(),
+            status: ExecutionStatus::Running,
+            finality: Finality::Open,
+            origin: Origin::Miss,
+            age: running.age(now),
+            expires_at: None,
+        })
+    }
+
     async fn describe(
         &self,
         arn: &ExecutionArn,
         budget: &Budget,
-    ) -> Result<Execution, StopFailure> {
+    ) -> Result<Execution, ControlFailure> {
         Ok(bounded(budget.calls_by(), self.source.describe(arn))
             .await
-            .ok_or_else(|| StopFailure::Unavailable(out_of_time()))??)
+            .ok_or_else(|| ControlFailure::Unavailable(out_of_time()))??)
     }
 
     /// Stores a stopped execution (memory, then the table, before answering) and answers it.

@@ -68,8 +68,19 @@ pub enum ApiError {
     /// A stop of an execution that is not running: its result document goes with the problem.
     #[error("{0} is not running")]
     ExecutionNotRunning(ExecutionArn, bytes::Bytes),
+    /// A redrive Step Functions refused: its reason, and the result document as it stands.
+    #[error("{} cannot be redriven: {}", .0.execution, .0.reason)]
+    ExecutionNotRedrivable(Box<Refusal>),
     #[error("Step Functions cannot act this way on an Express execution")]
     ExecutionTypeNotSupported,
+}
+
+/// What Step Functions refused to do to an execution, and why, with the execution as it stands.
+#[derive(Debug)]
+pub struct Refusal {
+    pub execution: ExecutionArn,
+    pub reason: String,
+    pub document: bytes::Bytes,
 }
 
 impl ApiError {
@@ -83,7 +94,9 @@ impl ApiError {
             | Self::InvalidCursor(_)
             | Self::WorkflowTypeNotSupported { .. }
             | Self::ExecutionTypeNotSupported => StatusCode::BAD_REQUEST,
-            Self::Conflict | Self::ExecutionNotRunning(..) => StatusCode::CONFLICT,
+            Self::Conflict | Self::ExecutionNotRunning(..) | Self::ExecutionNotRedrivable(..) => {
+                StatusCode::CONFLICT
+            }
             Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionNotFound
@@ -124,6 +137,7 @@ impl ApiError {
             Self::StartUnconfirmed(..) => "start-unconfirmed",
             Self::ExistingUnreadable(..) => "execution-unreadable",
             Self::ExecutionNotRunning(..) => "execution-not-running",
+            Self::ExecutionNotRedrivable(..) => "execution-not-redrivable",
             Self::ExecutionTypeNotSupported => "execution-type-not-supported",
         }
     }
@@ -133,6 +147,7 @@ impl ApiError {
             Self::StartUnconfirmed(arn, _)
             | Self::ExistingUnreadable(arn, _)
             | Self::ExecutionNotRunning(arn, _) => Some(arn),
+            Self::ExecutionNotRedrivable(refusal) => Some(&refusal.execution),
             _ => None,
         }
     }
@@ -161,6 +176,7 @@ impl ApiError {
             Self::StartUnconfirmed(..) => "Start not confirmed",
             Self::ExistingUnreadable(..) => "Execution could not be read",
             Self::ExecutionNotRunning(..) => "Execution not running",
+            Self::ExecutionNotRedrivable(..) => "Execution not redrivable",
             Self::ExecutionTypeNotSupported => "Execution type not supported",
         }
     }
@@ -200,6 +216,8 @@ impl ApiError {
             Self::StartUnconfirmed(..) => "Step Functions did not confirm the start in time: the execution named in executionArn may be running. Read its status URL (Location) before starting again; a retry with the same name and input is safe.".into(),
             Self::ExistingUnreadable(..) => "An execution with this name exists, and Step Functions could not be asked whether its input matches; read its status URL (Location), or retry after the time given in Retry-After.".into(),
             Self::ExecutionNotRunning(..) => "The execution has stopped already, so it cannot be stopped; its result is in execution.".into(),
+            Self::ExecutionNotRedrivable(refusal) if refusal.reason.is_empty() => "Step Functions will not redrive this execution; its result is in execution.".into(),
+            Self::ExecutionNotRedrivable(refusal) => format!("Step Functions will not redrive this execution ({}); its result is in execution.", refusal.reason.trim_end_matches('.')),
             Self::ExecutionTypeNotSupported => "This is an Express execution: Step Functions cannot stop, redrive or list the steps of one; it runs to its end or its timeout (at most 5 minutes).".into(),
         }
     }
@@ -301,6 +319,9 @@ impl IntoResponse for ApiError {
             execution_arn: self.execution().map(ExecutionArn::as_str),
             execution: match &self {
                 Self::ExecutionNotRunning(_, document) => serde_json::from_slice(document).ok(),
+                Self::ExecutionNotRedrivable(refusal) => {
+                    serde_json::from_slice(&refusal.document).ok()
+                }
                 _ => None,
             },
         };
@@ -314,6 +335,7 @@ impl IntoResponse for ApiError {
                 | Self::StartUnconfirmed(..)
                 | Self::ExistingUnreadable(..)
                 | Self::ExecutionNotRunning(..)
+                | Self::ExecutionNotRedrivable(..)
         );
         let mut response = (
             status,
@@ -338,7 +360,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
             );
         }
-        if let Self::ExecutionNotRunning(arn, _) = &self {
+        // The answer to an action (`…/{arn}/stop`) points back to the status URL beside it.
+        let acted_on = match &self {
+            Self::ExecutionNotRunning(arn, _) => Some(arn),
+            Self::ExecutionNotRedrivable(refusal) => Some(&refusal.execution),
+            _ => None,
+        };
+        if let Some(arn) = acted_on {
             headers.insert(header::LOCATION, status_location_from_action(arn));
         } else if let Some(arn) = self.execution() {
             headers.insert(header::LOCATION, status_location(arn));

@@ -1,5 +1,8 @@
 //! `POST /executions/{executionArn}/stop`: stop a running Standard execution, answered with its
 //! ABORTED result (stored at once); one that is not running gets `409` with its result.
+//! `POST /executions/{executionArn}/redrive`: run a failed one again from the states that failed,
+//! answered `202` with the redriven run; one Step Functions will not redrive gets `409` with its
+//! reason.
 
 use std::sync::OnceLock;
 
@@ -12,9 +15,9 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::headers::{cache_status, status_location_from_action, CACHE_STATUS};
-use super::problem::ApiError;
+use super::problem::{ApiError, Refusal};
 use super::AppState;
-use crate::domain::{ArnError, Budget, ExecutionArn, StopFailure, StopReason, Stopped};
+use crate::domain::{ArnError, Budget, ControlFailure, ExecutionArn, StopReason, Stopped};
 use crate::emf::RouteCounters;
 
 /// The longest body a stop takes: an error of 256 characters and a cause of 32,768, each up to 4
@@ -25,6 +28,7 @@ const MAX_ERROR_CHARS: usize = 256;
 const MAX_CAUSE_CHARS: usize = 32_768;
 
 const STOP_ROUTE: &str = "/executions/{executionArn}/stop";
+const REDRIVE_ROUTE: &str = "/executions/{executionArn}/redrive";
 
 /// `POST /executions/{arn}/{action}`: the catch-all's POST (the ARN may not hold a `/`, so the
 /// action is what follows the last one).
@@ -42,7 +46,14 @@ pub(super) async fn post_action(
             let response = stop(&state, arn, body, entry)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
-            stop_counters().count(response.status().as_u16());
+            counters(STOP_ROUTE).count(response.status().as_u16());
+            response
+        }
+        Some((arn, "redrive")) => {
+            let response = redrive(&state, arn, body, entry)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            counters(REDRIVE_ROUTE).count(response.status().as_u16());
             response
         }
         Some(_) => ApiError::RouteNotFound.into_response(),
@@ -50,9 +61,11 @@ pub(super) async fn post_action(
     }
 }
 
-fn stop_counters() -> &'static RouteCounters {
-    static COUNTERS: OnceLock<&RouteCounters> = OnceLock::new();
-    COUNTERS.get_or_init(|| RouteCounters::of(STOP_ROUTE))
+fn counters(route: &'static str) -> &'static RouteCounters {
+    static STOP: OnceLock<&RouteCounters> = OnceLock::new();
+    static REDRIVE: OnceLock<&RouteCounters> = OnceLock::new();
+    let cell = if route == STOP_ROUTE { &STOP } else { &REDRIVE };
+    cell.get_or_init(|| RouteCounters::of(route))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,39 +75,91 @@ struct StopBody {
     cause: Option<String>,
 }
 
+/// The execution an action names: a valid ARN of a machine among the workflows (checked before
+/// any upstream call).
+fn target(state: &AppState, raw: &str) -> Result<ExecutionArn, ApiError> {
+    let arn = ExecutionArn::parse(raw)?;
+    tracing::Span::current().record("execution_arn", arn.as_str());
+    if !state.allowed.permits(&arn) {
+        return Err(ApiError::StateMachineNotAllowed);
+    }
+    Ok(arn)
+}
+
+/// An action's answer: the execution's document as the action left it, never cached, pointing
+/// at its status URL.
+fn acted(status: StatusCode, arn: &ExecutionArn, document: Bytes) -> Response {
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::LOCATION, status_location_from_action(arn)),
+            (CACHE_STATUS, cache_status("fwd=miss")),
+        ],
+        document,
+    )
+        .into_response()
+}
+
 async fn stop(
     state: &AppState,
     raw: &str,
     body: Result<Bytes, BytesRejection>,
     entry: Instant,
 ) -> Result<Response, ApiError> {
-    let arn = ExecutionArn::parse(raw)?;
-    tracing::Span::current().record("execution_arn", arn.as_str());
-    if !state.allowed.permits(&arn) {
-        return Err(ApiError::StateMachineNotAllowed);
-    }
+    let arn = target(state, raw)?;
     let reason = reason_of(&body?)?;
     let budget = Budget::from_entry(entry, None);
     match state.steering.stop(&arn, &reason, &budget).await? {
         Stopped::Now(answer) => {
             tracing::info!(execution_arn = %arn, "execution stopped on request");
-            Ok((
-                StatusCode::OK,
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                    (header::LOCATION, status_location_from_action(&arn)),
-                    (CACHE_STATUS, cache_status("fwd=miss")),
-                ],
-                answer.document,
-            )
-                .into_response())
+            Ok(acted(StatusCode::OK, &arn, answer.document))
         }
         Stopped::Already(answer) => Err(ApiError::ExecutionNotRunning(arn, answer.document)),
     }
+}
+
+async fn redrive(
+    state: &AppState,
+    raw: &str,
+    body: Result<Bytes, BytesRejection>,
+    entry: Instant,
+) -> Result<Response, ApiError> {
+    let arn = target(state, raw)?;
+    let body = body?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::InvalidInput("the body is not UTF-8 text".into()))?;
+    let empty = text.trim().is_empty()
+        || matches!(serde_json::from_str(text), Ok(serde_json::Value::Object(fields)) if fields.is_empty());
+    if !empty {
+        return Err(ApiError::InvalidInput(
+            "a redrive takes no parameters: send {} or nothing".into(),
+        ));
+    }
+    let budget = Budget::from_entry(entry, None);
+    let answer = match state.steering.redrive(&arn, &budget).await {
+        Ok(answer) => answer,
+        Err(ControlFailure::NotRedrivable(reason, answer)) => {
+            return Err(ApiError::ExecutionNotRedrivable(Box::new(Refusal {
+                execution: arn,
+                reason,
+                document: answer.document,
+            })))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // This instance's last look said FAILED: no request here may share it now.
+    state.results.forget_looks(&arn);
+    let mut response = acted(StatusCode::ACCEPTED, &arn, answer.document);
+    // The redriven run has just started: the first read is worth making at once.
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    Ok(response)
 }
 
 /// The stop's error and cause from the body: `{}` or nothing at all stops without either.
@@ -126,13 +191,15 @@ fn reason_of(body: &[u8]) -> Result<StopReason, ApiError> {
     })
 }
 
-impl From<StopFailure> for ApiError {
-    fn from(e: StopFailure) -> Self {
+impl From<ControlFailure> for ApiError {
+    fn from(e: ControlFailure) -> Self {
         match e {
-            StopFailure::Express => Self::ExecutionTypeNotSupported,
-            StopFailure::NotFound => Self::ExecutionNotFound,
-            e @ StopFailure::Unavailable(_) => Self::Unavailable(Box::new(e)),
-            e @ StopFailure::Failed(_) => Self::Upstream(Box::new(e)),
+            ControlFailure::Express => Self::ExecutionTypeNotSupported,
+            // Answered by the redrive route, which knows the execution.
+            e @ ControlFailure::NotRedrivable(..) => Self::Upstream(Box::new(e)),
+            ControlFailure::NotFound => Self::ExecutionNotFound,
+            e @ ControlFailure::Unavailable(_) => Self::Unavailable(Box::new(e)),
+            e @ ControlFailure::Failed(_) => Self::Upstream(Box::new(e)),
         }
     }
 }
