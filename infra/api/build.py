@@ -278,6 +278,7 @@ INTEGRATIONS = {
     ("/webhooks/{id}/deliveries/{deliveryId}/retry", "post"): proxy_integration,
     ("/executions/{executionArn}/stop", "post"): proxy_integration,
     ("/executions/{executionArn}/redrive", "post"): proxy_integration,
+    ("/executions/{executionArn}/steps", "get"): proxy_integration,
 }
 
 

@@ -157,7 +157,7 @@ def test_no_function_role_may_start_or_stop_what_it_should_not():
     # The results function stops executions of the STANDARD workflows only (never Express ones,
     # which Step Functions cannot stop), and no other role stops anything.
     # The same for redrives.
-    for action in ("states:StopExecution", "states:RedriveExecution"):
+    for action in ("states:StopExecution", "states:RedriveExecution", "states:GetExecutionHistory"):
         granted = [r for a, r in results if a == action]
         assert len(granted) == 1 and value(granted[0], REFS) == STANDARD_EXECUTIONS, action
     for name, _, statement in _all_statements():

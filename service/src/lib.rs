@@ -16,7 +16,7 @@
 //! - `config/`: the environment, read once per concern (`machines.rs`: the allowed machines and
 //!   the workflows they make; `reading.rs`: the table, waits, caching, CORS).
 //! - `http/`: one file per resource, each with its `router()`: `executions.rs` (the result by
-//!   ARN, and the hot hit answered before routing), `steering.rs` (stop, redrive), `start.rs` (start
+//!   ARN, and the hot hit answered before routing), `steering.rs` (stop, redrive), `steps.rs` (steps), `start.rs` (start
 //!   and wait), `list.rs` (the ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
 //!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
 //!   `problem.rs` (the one error type, RFC 9457).
@@ -27,6 +27,7 @@
 //!   answers; `keeper.rs` (`Keeper`) stores a stop, for the read path, `ingest.rs` (what events
 //!   push) and `reconcile.rs` (what events missed) alike; `listing.rs` and `cursor.rs` serve the
 //!   ops lists; `steering.rs` (`Steering`) stops and redrives executions, keeping what they became;
+//!   `steps.rs` folds a history into steps and `timeline.rs` (`Timeline`) reads, keeps and pages them;
 //!   `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
 //!   with their ports); `ports.rs` holds the other ports, the table's split by concern
 //!   (`ResultStore`, `ReadCoordination`, `ReconcileLedger`, `RecordedExecutions`; `Table` is all
@@ -65,8 +66,8 @@ use std::sync::Arc;
 use adapters::MemoryCache;
 use config::Config;
 use domain::{
-    CachePolicy, CursorKey, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
-    HotCache, Listing, NoHotCache, Results, Steering, Table,
+    CachePolicy, CursorKey, ExecutionControl, ExecutionHistory, ExecutionLister, ExecutionSource,
+    ExecutionStarter, HotCache, Listing, NoHotCache, Results, Steering, Table, Timeline,
 };
 pub use http::{router, App, AppState};
 
@@ -77,6 +78,8 @@ pub struct Ports {
     pub starter: Arc<dyn ExecutionStarter>,
     /// Stops and redrives executions for clients (`POST /executions/{arn}/stop`, `/redrive`).
     pub control: Arc<dyn ExecutionControl>,
+    /// Reads executions' histories for their steps (`GET /executions/{arn}/steps`).
+    pub history: Arc<dyn ExecutionHistory>,
     pub lister: Arc<dyn ExecutionLister>,
     /// The table: results, the fleet's coordination, reconcile's ledger, recorded executions.
     pub store: Arc<dyn Table>,
@@ -93,6 +96,7 @@ impl Ports {
             source: Arc::new(executions.clone()),
             starter: Arc::new(executions.clone()),
             control: Arc::new(executions.clone()),
+            history: Arc::new(executions.clone()),
             lister: Arc::new(executions.clone()),
             store: Arc::new(store.clone()),
         }
@@ -147,10 +151,18 @@ impl AppState {
             None => results,
         };
         let steering = Steering::new(ports.control, ports.source, results.keeper().clone());
+        // Steps are kept beside results, in as much memory again.
+        let timeline = Timeline::new(
+            ports.history,
+            cursor_key(config),
+            policy,
+            config.memory_cache_bytes,
+        );
         Self::from_shared(http::Shared {
             listing,
             results,
             steering,
+            timeline,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
         source: sfn.clone(),
         starter: sfn.clone(),
         control: sfn.clone(),
+        history: sfn.clone(),
         lister: sfn,
         store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
     };

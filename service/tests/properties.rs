@@ -71,6 +71,7 @@ fn app() -> sfn_results::App {
         source: Arc::new(executions.clone()),
         starter: Arc::new(executions.clone()),
         control: Arc::new(executions.clone()),
+        history: Arc::new(executions.clone()),
         lister: Arc::new(executions),
         store: Arc::new(InMemoryStore::default()),
     };
@@ -230,6 +231,7 @@ impl Case {
             source: Arc::new(executions.clone()),
             starter: Arc::new(executions.clone()),
             control: Arc::new(executions.clone()),
+            history: Arc::new(executions.clone()),
             lister: Arc::new(executions),
             store: Arc::new(store),
         };

@@ -90,6 +90,7 @@ fn app(rules: &[&Rule]) -> sfn_results::App {
         source: sfn.clone(),
         starter: sfn.clone(),
         control: sfn.clone(),
+        history: sfn.clone(),
         lister: sfn,
         store: Arc::new(store),
     };

@@ -36,6 +36,7 @@ fn fixture() -> (InMemoryExecutions, App) {
         source: Arc::new(executions.clone()),
         starter: Arc::new(executions.clone()),
         control: Arc::new(executions.clone()),
+        history: Arc::new(executions.clone()),
         lister: Arc::new(executions.clone()),
         store: Arc::new(InMemoryStore::default()),
     };

@@ -7,6 +7,7 @@ rest. The execution history, read back from the emulator, shows the iterations a
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections import Counter
 
 import pytest
@@ -78,3 +79,35 @@ def test_an_order_without_items_fails(local):
 
 def test_an_empty_order_is_accepted_with_no_lines(local):
     assert run(local, [])["output"] == {"status": "ACCEPTED", "lineCount": 0, "lines": []}
+
+
+def test_the_steps_of_a_retried_map_show_its_attempts_and_each_iteration(local):
+    # GET /executions/{arn}/steps through the gateway, folded from the emulator's history.
+    document = run(local, [{"sku": "A-1", "quantity": 1, "unitPrice": 4},
+                           {"sku": "B-2", "quantity": 3, "unitPrice": 2, "unavailableAttempts": 1}])
+    arn = document["executionArn"]
+    answer = local.request("GET", f"{local.api}/executions/{arn}/steps")
+    assert answer.status == 200, answer.body
+    assert answer.headers["cache-control"] == "private, max-age=60"
+    page = answer.json()
+    assert page["executionArn"] == arn and "nextCursor" not in page
+    steps = page["steps"]
+    top = [(s["name"], s["type"], s["status"], s["attempts"]) for s in steps if "within" not in s]
+    assert top == [("CheckOrder", "Choice", "SUCCEEDED", 1), ("PriceItems", "Map", "SUCCEEDED", 2),
+                   ("Accepted", "Pass", "SUCCEEDED", 1)]
+    inner = [s for s in steps if "within" in s]
+    assert all(s["within"][0]["state"] == "PriceItems" for s in inner)
+    # Each iteration's states sit together, right after the Map: the first run's, then the retry's.
+    iterations = [s["within"][0]["iteration"] for s in inner]
+    assert sum(1 for a, b in zip(iterations, iterations[1:], strict=False) if b < a) == 1, iterations  # two runs
+    failed = [s for s in inner if s["status"] == "FAILED"]
+    assert [s["name"] for s in failed] == ["PricingUnavailable"] and failed[0]["type"] == "Fail"
+    priced = [s for s in inner if s["name"] == "Price" and s["status"] == "SUCCEEDED"]
+    assert {s["within"][0]["iteration"] for s in priced} == {0, 1}
+    assert steps.index(inner[0]) == 2  # right after the Map state
+    # A page at a time: the cursor and the Link lead through the same steps.
+    first = local.request("GET", f"{local.api}/executions/{arn}/steps?limit=3")
+    assert first.json()["steps"] == steps[:3]
+    assert first.headers["link"].startswith("<steps?limit=3&cursor=")
+    rest = urllib.parse.urljoin(f"{local.api}/executions/{arn}/steps", first.headers["link"][1:].split(">")[0])
+    assert local.request("GET", rest).json()["steps"] == steps[3:6]

@@ -1,4 +1,4 @@
-//! Step Functions in memory (describe, list, start, stop, redrive), counting every call, for unit and
+//! Step Functions in memory (describe, list, start, stop, redrive, history), counting every call, for unit and
 //! router tests of the domain; never proof of AWS integration.
 
 use std::collections::HashMap;
@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::domain::{
-    Execution, ExecutionArn, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter,
-    ExecutionStatus, Listed, Page, RedriveError, RedriveStatus, SourceError, StartError, Started,
-    StateMachineArn, StopReason,
+    Execution, ExecutionArn, ExecutionControl, ExecutionHistory, ExecutionLister, ExecutionSource,
+    ExecutionStarter, ExecutionStatus, HistoryEvent, HistoryPage, Listed, Page, RedriveError,
+    RedriveStatus, SourceError, StartError, Started, StateMachineArn, StopReason,
 };
 
 /// Executions held in a map; can be switched to answer as if throttled.
@@ -24,6 +24,8 @@ pub struct InMemoryExecutions {
     starts: Arc<AtomicUsize>,
     stops: Arc<AtomicUsize>,
     redrives: Arc<AtomicUsize>,
+    histories: Arc<Mutex<HashMap<String, Vec<HistoryEvent>>>>,
+    history_calls: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
     /// Stops and redrives land, but reads go on saying what they said before (Step Functions'
     /// reads are eventually consistent).
@@ -67,6 +69,17 @@ impl InMemoryExecutions {
     /// How many times `stop` (`StopExecution`) was called.
     pub fn stops(&self) -> usize {
         self.stops.load(Ordering::SeqCst)
+    }
+
+    /// Sets the history `GetExecutionHistory` gives for `arn`.
+    pub fn set_history(&self, arn: &str, events: Vec<HistoryEvent>) {
+        let mut map = self.histories.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(arn.to_owned(), events);
+    }
+
+    /// How many pages of history (`GetExecutionHistory`) were read.
+    pub fn history_calls(&self) -> usize {
+        self.history_calls.load(Ordering::SeqCst)
     }
 
     /// How many times `redrive` (`RedriveExecution`) was called.
@@ -254,5 +267,33 @@ impl ExecutionControl for InMemoryExecutions {
             execution.redrive_status = RedriveStatus::Unknown;
         }
         Ok(now)
+    }
+}
+
+#[async_trait]
+impl ExecutionHistory for InMemoryExecutions {
+    /// Pages of 1,000 events, as Step Functions gives them at most; the token is the offset.
+    async fn history(
+        &self,
+        arn: &ExecutionArn,
+        next: Option<&str>,
+    ) -> Result<HistoryPage, SourceError> {
+        self.history_calls.fetch_add(1, Ordering::SeqCst);
+        if self.throttled.load(Ordering::SeqCst) {
+            return Err(SourceError::Throttled("throttled (in-memory)".into()));
+        }
+        let map = self.histories.lock().unwrap_or_else(|p| p.into_inner());
+        let events = map.get(arn.as_str()).ok_or(SourceError::NotFound)?;
+        let from = match next {
+            None => 0,
+            Some(token) => token
+                .parse::<usize>()
+                .map_err(|_| SourceError::Failed("invalid next token (in-memory)".into()))?,
+        };
+        let to = (from + 1000).min(events.len());
+        Ok(HistoryPage {
+            events: events[from.min(to)..to].to_vec(),
+            next: (to < events.len()).then(|| to.to_string()),
+        })
     }
 }

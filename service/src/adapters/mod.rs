@@ -13,6 +13,7 @@ pub mod memory_sfn;
 pub mod memory_webhooks;
 pub mod sender;
 pub mod sfn;
+mod sfn_history;
 pub mod sqs;
 pub mod webhooks_conformance;
 pub mod webhooks_layout;

@@ -1,5 +1,6 @@
 //! Step Functions adapter: `DescribeExecution`, `ListExecutions`, `StartExecution`,
-//! `StopExecution` and `RedriveExecution` behind the domain's ports.
+//! `StopExecution` and `RedriveExecution` behind the domain's ports (`GetExecutionHistory` in
+//! `sfn_history.rs`).
 
 use std::time::SystemTime;
 
@@ -8,6 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryError;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::operation::redrive_execution::RedriveExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
@@ -268,7 +270,7 @@ impl ExecutionControl for StepFunctions {
 /// Step Functions' dates are epoch milliseconds, sent as float seconds (`1795886931.043`), which
 /// parse a hair below the millisecond (`.042999…`): round to the nearest one, so a document built
 /// from `DescribeExecution` says what one built from the execution's event says.
-fn system_time(t: &DateTime) -> SystemTime {
+pub(super) fn system_time(t: &DateTime) -> SystemTime {
     let nanos = t.as_nanos();
     let millis = (nanos + 500_000).div_euclid(1_000_000);
     u64::try_from(millis)
@@ -278,7 +280,7 @@ fn system_time(t: &DateTime) -> SystemTime {
 }
 
 /// Counts one Step Functions call by its outcome.
-fn count(operation: &'static str, outcome: &'static str) {
+pub(super) fn count(operation: &'static str, outcome: &'static str) {
     metrics::counter!(
         crate::emf::UPSTREAM_CALLS,
         "Operation" => operation,
@@ -287,7 +289,7 @@ fn count(operation: &'static str, outcome: &'static str) {
     .increment(1);
 }
 
-fn source_outcome(err: Option<&SourceError>) -> &'static str {
+pub(super) fn source_outcome(err: Option<&SourceError>) -> &'static str {
     match err {
         None => "ok",
         Some(SourceError::Throttled(_)) => "throttled",
@@ -305,6 +307,18 @@ pub(crate) fn classify(err: SdkError<DescribeExecutionError, HttpResponse>) -> S
             _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
             _ => SourceError::Failed(Box::new(err)),
         },
+        _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
+        _ => SourceError::Failed(Box::new(err)),
+    }
+}
+
+/// As `classify`, for `GetExecutionHistory`.
+pub(super) fn classify_history(
+    err: SdkError<GetExecutionHistoryError, HttpResponse>,
+) -> SourceError {
+    match err.as_service_error() {
+        Some(GetExecutionHistoryError::ExecutionDoesNotExist(_)) => SourceError::NotFound,
+        Some(e) if is_throttling(e.code()) => SourceError::Throttled(Box::new(err)),
         _ if is_transient(&err) => SourceError::Unavailable(Box::new(err)),
         _ => SourceError::Failed(Box::new(err)),
     }

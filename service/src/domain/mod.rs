@@ -17,6 +17,8 @@ pub mod ports;
 pub mod reconcile;
 pub mod retrieval;
 pub mod steering;
+pub mod steps;
+pub mod timeline;
 pub mod webhooks;
 pub mod workflows;
 
@@ -30,12 +32,15 @@ pub use ingest::{IngestError, Ingested};
 pub use keeper::Keeper;
 pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
-    Claim, ExecutionControl, ExecutionLister, ExecutionSource, ExecutionStarter, HotCache, Listed,
-    NoHotCache, NotFoundMark, Page, PutOutcome, ReadCoordination, ReconcileLedger, Recorded,
-    RecordedExecutions, RecordedPage, RedriveError, ResultStore, SharedRead, SharedState,
-    SourceError, StartError, Started, StopReason, StoreError, StoredResult, Table,
+    Claim, ExecutionControl, ExecutionHistory, ExecutionLister, ExecutionSource, ExecutionStarter,
+    HistoryPage, HotCache, Listed, NoHotCache, NotFoundMark, Page, PutOutcome, ReadCoordination,
+    ReconcileLedger, Recorded, RecordedExecutions, RecordedPage, RedriveError, ResultStore,
+    SharedRead, SharedState, SourceError, StartError, Started, StopReason, StoreError,
+    StoredResult, Table,
 };
 pub use reconcile::{Gap, OpenExecution, ReconcileBudget, ReconcileState, Reconciled};
 pub use retrieval::{Answer, CachePolicy, Origin, Outcome, Results, RetrievalError, StartFailure};
 pub use steering::{ControlFailure, Steering, Stopped};
+pub use steps::{HistoryEvent, StepStatus};
+pub use timeline::{StepsFailure, StepsPage, Timeline};
 pub use workflows::{DuplicateName, Workflow, WorkflowType, Workflows};

@@ -62,6 +62,24 @@ pub trait ExecutionControl: Send + Sync {
     async fn redrive(&self, arn: &ExecutionArn) -> Result<SystemTime, RedriveError>;
 }
 
+/// A page of an execution's history, oldest first, and Step Functions' token for the next.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    pub events: Vec<super::steps::HistoryEvent>,
+    pub next: Option<String>,
+}
+
+/// Reads an execution's history: `GetExecutionHistory`.
+#[async_trait]
+pub trait ExecutionHistory: Send + Sync {
+    /// One page (up to 1,000 events, oldest first) from `next`.
+    async fn history(
+        &self,
+        arn: &ExecutionArn,
+        next: Option<&str>,
+    ) -> Result<HistoryPage, SourceError>;
+}
+
 /// One execution as `ListExecutions` lists it.
 #[derive(Debug, Clone)]
 pub struct Listed {

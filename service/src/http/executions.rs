@@ -104,10 +104,18 @@ async fn read(state: AppState, request: Request) -> Result<Response, ApiError> {
     let Path(raw) = Path::<String>::from_request_parts(&mut parts, &state)
         .await
         .map_err(|_: PathRejection| ApiError::InvalidArn(ArnError::Malformed))?;
-    let arn = ExecutionArn::parse(&raw)?;
+    // `{arn}/steps`: an ARN holds no `/`, so the last segment names the resource.
+    let (raw, steps) = match raw.strip_suffix("/steps") {
+        Some(arn) => (arn, true),
+        None => (raw.as_str(), false),
+    };
+    let arn = ExecutionArn::parse(raw)?;
     tracing::Span::current().record("execution_arn", arn.as_str());
     if !state.allowed.permits(&arn) {
         return Err(ApiError::StateMachineNotAllowed);
+    }
+    if steps {
+        return super::steps::read_steps(&state, &arn, &parts.uri, entry).await;
     }
     let query_wait = match parts.uri.query() {
         None => None,

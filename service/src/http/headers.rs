@@ -38,6 +38,22 @@ pub fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 
 /// The wait a request asks for, from `?wait=N` (strict) or `Prefer: wait=N` (a hint; a malformed
 /// preference is ignored as RFC 7240 asks), capped at `max`.
+/// A page's `limit` from the query: `default` when absent, else a whole number from 1 to `max`.
+pub fn page_limit(asked: Option<&str>, default: u16, max: u16) -> Result<u16, ApiError> {
+    let Some(l) = asked else {
+        return Ok(default);
+    };
+    l.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidQuery(format!(
+                "limit must be a whole number from 1 to {max}, got {l:?}"
+            ))
+        })
+}
+
 pub fn requested_wait(
     query: Option<&str>,
     headers: &HeaderMap,

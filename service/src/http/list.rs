@@ -105,19 +105,7 @@ fn parse(state: &AppState, uri: &Uri, scope: Scope<'_>) -> Result<ListRequest, A
             })
         })
         .transpose()?;
-    let limit = match q.limit {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::InvalidQuery(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"
-                ))
-            })?,
-    };
+    let limit = super::headers::page_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let include_results = match q.include.as_deref() {
         None | Some("") => false,
         Some("result") => true,

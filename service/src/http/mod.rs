@@ -9,6 +9,7 @@ pub mod prepared;
 pub mod problem;
 pub mod start;
 pub mod steering;
+pub mod steps;
 pub mod webhooks;
 pub mod workflows;
 
@@ -37,7 +38,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Listing, Results, StateMachineArn, Steering, Workflows};
+use crate::domain::{Listing, Results, StateMachineArn, Steering, Timeline, Workflows};
 use crate::emf::RouteCounters;
 pub use problem::ApiError;
 
@@ -65,6 +66,7 @@ pub struct Shared {
     pub results: Results,
     /// Stops executions for clients.
     pub steering: Steering,
+    pub timeline: Timeline,
     pub allowed: AllowList,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,

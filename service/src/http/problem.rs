@@ -25,6 +25,8 @@ pub enum ApiError {
     ExecutionNotFound,
     #[error("no result of this Express execution was recorded")]
     ExpressNotRecorded,
+    #[error("Step Functions keeps no history of Express executions")]
+    ExpressHistoryNotKept,
     #[error("no webhook or delivery has this id")]
     WebhookNotFound,
     #[error("unprocessable: {0}")]
@@ -101,6 +103,7 @@ impl ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionNotFound
             | Self::ExpressNotRecorded
+            | Self::ExpressHistoryNotKept
             | Self::WebhookNotFound
             | Self::WorkflowNotFound(_)
             | Self::RouteNotFound => StatusCode::NOT_FOUND,
@@ -119,6 +122,7 @@ impl ApiError {
             Self::StateMachineNotAllowed => "state-machine-not-allowed",
             Self::ExecutionNotFound => "execution-not-found",
             Self::ExpressNotRecorded => "express-result-not-recorded",
+            Self::ExpressHistoryNotKept => "express-history-not-kept",
             Self::WebhookNotFound => "webhook-not-found",
             Self::Unprocessable(_) => "state-machine-not-allowed",
             Self::RouteNotFound => "not-found",
@@ -158,6 +162,7 @@ impl ApiError {
             Self::StateMachineNotAllowed => "State machine not allowed",
             Self::ExecutionNotFound => "Execution not found",
             Self::ExpressNotRecorded => "Express result not recorded",
+            Self::ExpressHistoryNotKept => "Express history not kept",
             Self::WebhookNotFound => "Webhook not found",
             Self::Unprocessable(_) => "State machine not allowed",
             Self::RouteNotFound => "Not found",
@@ -191,6 +196,7 @@ impl ApiError {
             Self::ExecutionNotFound => {
                 "Step Functions has no execution with this ARN (executions are kept 90 days after they stop; a new one can take a moment to appear).".into()
             }
+            Self::ExpressHistoryNotKept => "Step Functions keeps no history of Express executions (GetExecutionHistory does not serve them), so they have no steps here; their results are at GET /executions/{executionArn}, from the state machine's log.".into(),
             Self::ExpressNotRecorded => "Step Functions keeps no record of Express executions that DescribeExecution could read; their results exist here only once the state machine's log subscription has delivered them (usually within seconds of the stop), and are kept for the table's retention.".into(),
             Self::RouteNotFound => "No route matches this path.".into(),
             Self::WorkflowNotFound(name) => format!(
@@ -247,6 +253,22 @@ impl From<Arc<RetrievalError>> for ApiError {
             RetrievalError::ExpressNotRecorded => Self::ExpressNotRecorded,
             RetrievalError::Unavailable(_) => Self::Unavailable(Box::new(e)),
             RetrievalError::Failed(_) | RetrievalError::Crashed(_) => Self::Upstream(Box::new(e)),
+        }
+    }
+}
+
+impl From<crate::domain::StepsFailure> for ApiError {
+    fn from(e: crate::domain::StepsFailure) -> Self {
+        use crate::domain::StepsFailure;
+        match e {
+            StepsFailure::Express => Self::ExpressHistoryNotKept,
+            StepsFailure::NotFound => Self::ExecutionNotFound,
+            StepsFailure::Cursor(e) => Self::InvalidCursor(e.to_string()),
+            StepsFailure::CursorMismatch => Self::InvalidCursor(
+                "the cursor belongs to another execution's steps; send it with the URL it came with".into(),
+            ),
+            e @ StepsFailure::Unavailable(_) => Self::Unavailable(Box::new(e)),
+            e @ StepsFailure::Failed(_) => Self::Upstream(Box::new(e)),
         }
     }
 }

@@ -154,6 +154,7 @@ async fn redrive(
     };
     // This instance's last look said FAILED: no request here may share it now.
     state.results.forget_looks(&arn);
+    state.timeline.forget(&arn);
     let mut response = acted(StatusCode::ACCEPTED, &arn, answer.document);
     // The redriven run has just started: the first read is worth making at once.
     response
