@@ -131,12 +131,14 @@ impl AppState {
             0 => Arc::new(NoHotCache),
             bytes => Arc::new(MemoryCache::new(bytes)),
         };
+        // One key for the lists' and the steps' cursors (a random one when no secret is set).
+        let cursors = cursor_key(config);
         let listing = Listing::new(
             ports.lister.clone(),
             ports.store.clone(),
             hot.clone(),
             config.express_state_machines.clone(),
-            cursor_key(config),
+            cursors.clone(),
         );
         let results = Results::new(
             ports.source.clone(),
@@ -152,12 +154,7 @@ impl AppState {
         };
         let steering = Steering::new(ports.control, ports.source, results.keeper().clone());
         // Steps are kept beside results, in as much memory again.
-        let timeline = Timeline::new(
-            ports.history,
-            cursor_key(config),
-            policy,
-            config.memory_cache_bytes,
-        );
+        let timeline = Timeline::new(ports.history, cursors, policy, config.memory_cache_bytes);
         Self::from_shared(http::Shared {
             listing,
             results,
