@@ -155,7 +155,7 @@ while IFS='=' read -r key value; do
         # The webhooks table and queue: the fuzzed service runs without webhooks. The other
         # workflows (orders, any WORKFLOW_DIRS adds): the fuzzed service is given the samples above only.
         WEBHOOKS_TABLE | DELIVERY_QUEUE_URL | DELIVERY_DLQ_URL | *_URL | *_TABLE) ;;
-        ORDERS_ARN | WORKFLOWS | WORKFLOW_ARN_PREFIX | STANDARD_WORKFLOWS | EXPRESS_WORKFLOWS) ;;
+        ORDERS_ARN | APPROVAL_ARN | WORKFLOWS | WORKFLOW_ARN_PREFIX | STANDARD_WORKFLOWS | EXPRESS_WORKFLOWS) ;;
         *) die "unexpected line from bootstrap.py: $key=$value" ;;
     esac
 done < <("$python" infra/local/bootstrap.py --endpoint "$EMULATOR")

@@ -65,8 +65,9 @@ def deploy(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CF_", "STACK_"))}
         env.update(PATH=f"{STANDIN}:{tools}:{env['PATH']}", AWS_REGION="us-east-1", AWS_STANDIN_LOG=str(log),
                    CF_BUCKET_NAME="artifacts", **environment)
+        # A hang guard, not a pace: a dry run of 100 workflows took over 120 s on a loaded machine.
         process = subprocess.run(["bash", str(ROOT / "deploy.sh"), *args], capture_output=True, text=True,
-                                 env=env, timeout=120)
+                                 env=env, timeout=900)
         return Run(process, log)
 
     return run

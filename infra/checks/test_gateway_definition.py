@@ -87,6 +87,16 @@ def test_the_start_routes_call_step_functions_and_the_rest_reach_the_function():
         assert integration["credentials"] == {"Fn::GetAtt": ["ApiStartRole", "Arn"]}
         assert integration["passthroughBehavior"] == "never"
         assert "${AWS::Region}" in integration["uri"]["Fn::Sub"]  # no region written in
+    # The callbacks: straight to SendTask*, their bodies checked by the gateway first.
+    validators = GATEWAY["x-amazon-apigateway-request-validators"]
+    for kind in ("Success", "Failure", "Heartbeat"):
+        operation = next(o for p, m, o in operations(GATEWAY) if (p, m) == (f"/callbacks/{kind.lower()}", "post"))
+        callback = kinds.pop((f"/callbacks/{kind.lower()}", "post"))
+        assert callback["uri"]["Fn::Sub"].endswith(f":states:action/SendTask{kind}")
+        assert callback["type"] == "aws" and callback["passthroughBehavior"] == "never"
+        assert callback["credentials"] == {"Fn::GetAtt": ["ApiStartRole", "Arn"]}
+        assert callback["responses"]["default"]["statusCode"] == "204"
+        assert validators[operation["x-amazon-apigateway-request-validator"]]["validateRequestBody"] is True
     for (path, method), integration in kinds.items():
         assert integration["type"] == "aws_proxy", f"{method} {path}"
         # The function by its stack-given name (a reference would make a cycle, see build.py).

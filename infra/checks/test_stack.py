@@ -294,9 +294,13 @@ def test_the_schedule_role_may_only_invoke_the_events_function_and_park_dead_let
     assert not role.get("ManagedPolicyArns")
 
 
-def test_the_gateway_role_may_start_only_the_stacks_machines():
+def test_the_gateway_role_may_start_only_the_stacks_machines_and_answer_waiting_tasks():
     allowed = [(a, arn) for a, r in grants(RESOURCES["ApiStartRole"]) for arn in value(r, REFS)]
     assert sorted(allowed) == [
+        # POST /callbacks/*: these take no resource-level permission (a token names no machine).
+        ("states:SendTaskFailure", "*"),
+        ("states:SendTaskHeartbeat", "*"),
+        ("states:SendTaskSuccess", "*"),
         ("states:StartExecution", MACHINE + "Express"),  # POST /executions/express
         ("states:StartExecution", MACHINE + "Greeting"),  # POST /executions
         ("states:StartSyncExecution", MACHINE + "Express"),  # POST /executions/sync

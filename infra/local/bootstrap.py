@@ -1,5 +1,5 @@
-"""Creates the results table, the workflows' state machines, the webhooks table and the webhook
-delivery queue (with its dead-letter queue) in an emulator.
+"""Creates the results table, the workflows' state machines, the webhooks table, the webhook
+delivery queue (with its dead-letter queue) and the approval sample's queue in an emulator.
 
 Workflows: every `*.asl.json` of infra/state-machines/, then of each folder of WORKFLOW_DIRS
 (colon-separated), each folder's files by name. The file names the workflow: `orders.asl.json` is
@@ -8,8 +8,8 @@ with execution data to /aws/vendedlogs/states/orders, as the stack has an EXPRES
 Two files naming one workflow, or a name that is not a state machine name, stop it with one line.
 
 Prints shell assignments for the caller to eval: RESULTS_TABLE, WEBHOOKS_TABLE, DELIVERY_QUEUE_URL,
-DELIVERY_DLQ_URL; the samples' ARNs (GREETING_ARN, REJECTED_ARN, ORDERS_ARN, EXPRESS_ARN: the
-EXPRESS sample `hello`); and the workflows in the order found: WORKFLOWS (name:TYPE,...),
+DELIVERY_DLQ_URL, APPROVALS_QUEUE_URL; the samples' ARNs (GREETING_ARN, REJECTED_ARN, ORDERS_ARN,
+APPROVAL_ARN, EXPRESS_ARN: the EXPRESS sample `hello`); and the workflows in the order found: WORKFLOWS (name:TYPE,...),
 WORKFLOW_ARN_PREFIX (a workflow's ARN is it + its name), STANDARD_WORKFLOWS and EXPRESS_WORKFLOWS
 (ARNs, comma-separated). Safe to run twice: existing
 resources are reused. `--check` only finds the workflows (no emulator) and prints WORKFLOWS.
@@ -31,7 +31,10 @@ ROLE = "arn:aws:iam::123456789012:role/api-sfn-local"
 MACHINE_PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:"
 # The samples' variables, which the browser test, fuzz.sh and the benchmarks read.
 SAMPLE_VARIABLES = {"GREETING_ARN": ("greeting", "STANDARD"), "REJECTED_ARN": ("rejected", "STANDARD"),
-                    "ORDERS_ARN": ("orders", "STANDARD"), "EXPRESS_ARN": ("hello", "EXPRESS")}
+                    "ORDERS_ARN": ("orders", "STANDARD"), "APPROVAL_ARN": ("purchase-approval", "STANDARD"),
+                    "EXPRESS_ARN": ("hello", "EXPRESS")}
+# The queue the approval sample's tasks send their tokens to (named in purchase-approval.asl.json).
+APPROVALS_QUEUE = "api-sfn-approvals"
 # What Step Functions takes as a state machine name, narrowed to what a URL path segment, a log
 # group name and a shell word carry as they are (the API's {workflow} parameter has the same rule).
 NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -165,8 +168,9 @@ def create_tables_and_queue(session, endpoint: str, args) -> list[str]:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
     queue = sqs.create_queue(QueueName=args.queue, Attributes={**QUEUE_ATTRIBUTES, "RedrivePolicy": redrive})["QueueUrl"]
+    approvals = sqs.create_queue(QueueName=APPROVALS_QUEUE)["QueueUrl"]
     return [f"RESULTS_TABLE={args.table}", f"WEBHOOKS_TABLE={args.webhooks_table}",
-            f"DELIVERY_QUEUE_URL={queue}", f"DELIVERY_DLQ_URL={dlq}"]
+            f"DELIVERY_QUEUE_URL={queue}", f"DELIVERY_DLQ_URL={dlq}", f"APPROVALS_QUEUE_URL={approvals}"]
 
 
 def main() -> int:

@@ -39,9 +39,11 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend import execution as execution_module
 from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
 from moto.stepfunctions.responses import StepFunctionResponse
 from werkzeug.serving import make_server
 
+import callbacks
 from express import ExpressExecutions
 from express_logs import SubscriptionDelivery
 from sync_execution import SyncExecutions, aws_error, refused_start
@@ -77,6 +79,24 @@ def _no_redrive(self):
 
 
 StepFunctionResponse.redrive_execution = _no_redrive
+
+# The samples' `sqs:sendMessage.waitForTaskToken` tasks (purchase-approval.asl.json): moto's Step Functions
+# sends them through a boto3 client of its own, to http://localhost:$MOTO_PORT. Here it is this
+# server's loopback address, set by main() once the port is bound.
+_own_endpoint = {}
+
+
+def _sqs_client_for(region, service, state_credentials=None):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, region_name=region, endpoint_url=_own_endpoint["url"],
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=10))
+
+
+state_task_service_sqs.boto_client_for = _sqs_client_for
+callbacks.install()
 
 
 def _stop_once_running(self, stop_date, error, cause):
@@ -222,6 +242,7 @@ def main() -> int:
     app = Instrumented(DomainDispatcherApplication(create_backend_app), args.logs_to)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_port
+    _own_endpoint["url"] = f"http://127.0.0.1:{port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # Must be set before any state machine is created; there is no environment variable for it.
     request = urllib.request.Request(

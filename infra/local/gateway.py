@@ -7,6 +7,7 @@ It reads the deployed definition itself, so a route added there works here uncha
   (selectionPattern), render its template and apply $context.responseOverride; a start on a
   machine that is not a configured workflow is refused as the gateway role's IAM policy refuses it
   (iam.py), without reaching the emulator;
+- a route with a request validator has its body checked against its model first (BAD_REQUEST_BODY);
 - `aws_proxy` integrations go to sfn-results with method, path, query, headers and body intact;
 - `mock` integrations (CORS preflights) render their template's statusCode;
 - what API Gateway answers itself (no such method, media type, size, timeouts) comes from the
@@ -52,6 +53,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding
 GATEWAY_ERRORS = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "BAD_REQUEST_BODY": (400, "Invalid request body"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "DEFAULT_4XX": (400, "Bad Request"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
@@ -131,6 +133,9 @@ class Gateway:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         resource, path_params = found
         integration = operation["x-amazon-apigateway-integration"]
+        media = (header(headers, "Content-Type") or "application/json").split(";")[0].strip().lower()
+        if definition.body_refused(self.doc, operation, media, body):
+            return self.gateway_response("BAD_REQUEST_BODY", request_id)
         timeout = (self.timeout_ms or integration.get("timeoutInMillis", 29000)) / 1000
         try:
             if integration["type"] == "aws_proxy":

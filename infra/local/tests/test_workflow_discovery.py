@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 
-SAMPLES = "greeting:STANDARD,hello:EXPRESS,orders:STANDARD,rejected:STANDARD"
+SAMPLES = "greeting:STANDARD,hello:EXPRESS,orders:STANDARD,purchase-approval:STANDARD,rejected:STANDARD"
 DEFINITION = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
 
 

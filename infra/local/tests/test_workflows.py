@@ -21,7 +21,8 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:"
 EXPRESS_EXECUTION = "arn:aws:states:us-east-1:123456789012:express:"
 GATEWAY = "api-gateway; fwd=bypass"
 # The samples of infra/state-machines/ and the two of tests/workflows/.
-WORKFLOWS = {"greeting": "STANDARD", "hello": "EXPRESS", "orders": "STANDARD", "rejected": "STANDARD",
+WORKFLOWS = {"greeting": "STANDARD", "hello": "EXPRESS", "orders": "STANDARD", "purchase-approval": "STANDARD",
+             "rejected": "STANDARD",
              "count": "EXPRESS", "echo": "STANDARD"}
 ORDER = {"items": [{"sku": "A-1", "quantity": 2, "unitPrice": 9.5}, {"sku": "B-2", "quantity": 1, "unitPrice": 3}]}
 STARTS = ("AWSStepFunctions.StartExecution", "AWSStepFunctions.StartSyncExecution")
