@@ -29,6 +29,7 @@ from integrations import (  # noqa: E402  (beside this script)
     CORS_HEADERS,
     HAS_BROWSER_POOL,
     INTEGRATIONS,
+    LINK_ROUTES,
     POOL_PARAMETER,
     REQUEST_VALIDATORS,
     RETRY_AFTER,
@@ -107,7 +108,10 @@ def headers_declared(names) -> dict:
 
 def browser_auth(key: tuple[str, str]) -> dict:
     """AuthType for every route; with the browser option, the read routes take a Cognito token
-    instead (through `security`), and the status page itself, static HTML, is open."""
+    instead (through `security`), and the status page itself, static HTML, is open; a link's page
+    and its answer are always open (the link is the credential)."""
+    if key in LINK_ROUTES:
+        return {"type": "NONE"}
     if key in BROWSER_ROUTES:
         return {"Fn::If": [HAS_BROWSER_POOL, {"Ref": "AWS::NoValue"}, {"type": {"Ref": AUTH_PARAMETER}}]}
     if key == ("/", "get"):

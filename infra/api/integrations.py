@@ -224,6 +224,11 @@ INTEGRATIONS = {
     ("/callbacks/success", "post"): lambda: callback_integration("SendTaskSuccess", "callback-success-request.vtl"),
     ("/callbacks/failure", "post"): lambda: callback_integration("SendTaskFailure", "callback-failure-request.vtl"),
     ("/callbacks/heartbeat", "post"): lambda: callback_integration("SendTaskHeartbeat", "callback-heartbeat-request.vtl"),
+    ("/callbacks/links", "post"): proxy_integration,
+    ("/callbacks/{link}", "get"): proxy_integration,
+    ("/callbacks/{link}", "post"): proxy_integration,
 }
+# The routes a person's browser opens from a link: the link is the credential, no signature.
+LINK_ROUTES = {("/callbacks/{link}", "get"), ("/callbacks/{link}", "post")}
 # The routes whose body the gateway checks against the operation's schema before the integration.
 VALIDATED_ROUTES = {("/callbacks/success", "post"), ("/callbacks/failure", "post"), ("/callbacks/heartbeat", "post")}

@@ -26,4 +26,4 @@ fi
 EMULATOR_PYTHON=${EMULATOR_PYTHON:-$("$root/infra/local/venv.sh")}
 export EMULATOR_PYTHON
 cd "$here"
-exec node --test --test-reporter=spec status-page.test.mjs
+exec node --test --test-reporter=spec status-page.test.mjs links.test.mjs

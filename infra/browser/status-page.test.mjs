@@ -3,16 +3,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { createServer } from "node:net";
 import http from "node:http";
-import { createInterface } from "node:readline";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { ROOT, awsCall, freePort, python, startEmulator, until } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
-const ROOT = path.resolve(import.meta.dirname, "../..");
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const children = [];
@@ -27,40 +25,9 @@ const pollOf = (url) => {
   return polls.get(match[1]);
 };
 
-const python = () => process.env.EMULATOR_PYTHON || execFileSync(path.join(ROOT, "infra/local/venv.sh")).toString().trim();
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startEmulator(py) {
-  const child = spawn(py, [path.join(ROOT, "infra/local/emulator.py"), "--exit-on-eof"], { stdio: ["pipe", "pipe", "inherit"] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => { if (line.startsWith("READY ")) resolve(`http://127.0.0.1:${line.split(" ")[1]}`); });
-    child.on("exit", (code) => reject(new Error(`emulator exited ${code}`)));
-  });
-}
-
-/** One Step Functions call straight to the emulator (moto reads the service from the scope). */
+/** One Step Functions call straight to the emulator. */
 async function sfn(action, body) {
-  const response = await fetch(emulator, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-amz-json-1.0",
-      "x-amz-target": `AWSStepFunctions.${action}`,
-      authorization: "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0",
-    },
-    body: JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${action}: ${response.status} ${await response.clone().text()}`);
-  return response.json();
+  return awsCall(emulator, "states", `AWSStepFunctions.${action}`, body);
 }
 
 /** Starts the STANDARD machine through the service's own route, as an API user would. */
@@ -70,23 +37,13 @@ async function startThroughApi(name, input) {
   return (await response.json()).executionArn;
 }
 
-async function until(what, check, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const row = (arn) => page.locator(`tr[data-arn="${arn}"]`);
 const suffix = `${process.pid}-${Date.now()}`;
 const run = {};
 
 before(async () => {
   const py = python();
-  emulator = await startEmulator(py);
+  emulator = await startEmulator(py, children);
   const table = `browser-${suffix}`;
   const out = execFileSync(py, [path.join(ROOT, "infra/local/bootstrap.py"), "--endpoint", emulator, "--table", table], {
     env: { ...process.env, AWS_EC2_METADATA_DISABLED: "true", AWS_REGION: "us-east-1" },

@@ -127,7 +127,9 @@ def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
     for path, method, operation in operations(GATEWAY):
         if (path, method) in BROWSER_READS or (path, method) == ("/", "get"):
             continue
-        expected = {"type": "NONE"} if method == "options" else {"type": {"Ref": "AuthType"}}
+        # A callback link's page and answer: the signed one-time link is the credential.
+        open_route = method == "options" or path == "/callbacks/{link}"
+        expected = {"type": "NONE"} if open_route else {"type": {"Ref": "AuthType"}}
         assert operation["x-amazon-apigateway-auth"] == expected, f"{method} {path}"
     for path in SERVED["paths"]:
         assert "options" in GATEWAY["paths"][path]
@@ -216,6 +218,8 @@ def test_the_browser_option_lets_cognito_users_read_and_nothing_else(pool):
                 assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
         elif (path, method) == ("/", "get"):
             assert auth == {"type": "NONE" if pool else "AWS_IAM"}, "the page is static HTML"
+        elif path == "/callbacks/{link}":
+            assert auth == {"type": "NONE"}, f"{method} {path}: the link is the credential"
         elif method != "options":
             assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
     schemes = doc["components"].get("securitySchemes", {})

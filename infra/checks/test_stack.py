@@ -160,11 +160,17 @@ def test_no_function_role_may_start_or_stop_what_it_should_not():
     for action in ("states:StopExecution", "states:RedriveExecution", "states:GetExecutionHistory"):
         granted = [r for a, r in results if a == action]
         assert len(granted) == 1 and value(granted[0], REFS) == STANDARD_EXECUTIONS, action
+    # A link's answer: SendTaskSuccess and SendTaskFailure, which take no resource-level
+    # permission; the heartbeat only through the gateway.
+    answers = sorted((a, r) for a, r in results if a.startswith("states:SendTask"))
+    assert answers == [("states:SendTaskFailure", "*"), ("states:SendTaskSuccess", "*")]
     for name, _, statement in _all_statements():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not [a for a in actions if a.endswith("*")], statement
         if name != "ResultsFunction":
             assert not {"states:StopExecution", "states:RedriveExecution"} & set(actions), (name, statement)
+        if name not in ("ResultsFunction", "ApiStartRole"):
+            assert not [a for a in actions if a.startswith("states:SendTask")], (name, statement)
 
 
 def _all_statements():

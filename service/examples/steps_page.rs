@@ -185,8 +185,10 @@ async fn main() {
         starter: sfn.clone(),
         control: sfn.clone(),
         history: sfn.clone(),
+        callbacks: sfn.clone(),
         lister: sfn,
         store: Arc::new(InMemoryStore::default()),
+        links: Arc::new(sfn_results::adapters::InMemoryStore::default()),
     };
     let config = Config::from_lookup(|name| match name {
         "RESULTS_TABLE" => Some("results".into()),

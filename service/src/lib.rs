@@ -16,7 +16,7 @@
 //! - `config/`: the environment, read once per concern (`machines.rs`: the allowed machines and
 //!   the workflows they make; `reading.rs`: the table, waits, caching, CORS).
 //! - `http/`: one file per resource, each with its `router()`: `executions.rs` (the result by
-//!   ARN, and the hot hit answered before routing), `steering.rs` (stop, redrive), `steps.rs` (steps), `start.rs` (start
+//!   ARN, and the hot hit answered before routing), `steering.rs` (stop, redrive), `steps.rs` (steps), `links.rs` (callback links), `start.rs` (start
 //!   and wait), `list.rs` (the ops list), `workflows.rs`, `webhooks.rs`, `page.rs` (the status page), `meta.rs`; answers
 //!   are shaped by `prepared.rs` (a stopped result's answer built once), `headers.rs`, and
 //!   `problem.rs` (the one error type, RFC 9457).
@@ -28,6 +28,7 @@
 //!   push) and `reconcile.rs` (what events missed) alike; `listing.rs` and `cursor.rs` serve the
 //!   ops lists; `steering.rs` (`Steering`) stops and redrives executions, keeping what they became;
 //!   `steps.rs` folds a history into steps and `timeline.rs` (`Timeline`) reads, keeps and pages them;
+//!   `links.rs` (`Links`) makes, shows and answers one-time callback links;
 //!   `webhooks/` is the webhooks room (rules, fan-out, outbox and sweep, attempts,
 //!   with their ports); `ports.rs` holds the other ports, the table's split by concern
 //!   (`ResultStore`, `ReadCoordination`, `ReconcileLedger`, `RecordedExecutions`; `Table` is all
@@ -67,7 +68,8 @@ use adapters::MemoryCache;
 use config::Config;
 use domain::{
     CachePolicy, CursorKey, ExecutionControl, ExecutionHistory, ExecutionLister, ExecutionSource,
-    ExecutionStarter, HotCache, Listing, NoHotCache, Results, Steering, Table, Timeline,
+    ExecutionStarter, HotCache, LinkStore, Links, Listing, NoHotCache, Results, Steering, Table,
+    TaskCallbacks, Timeline,
 };
 pub use http::{router, App, AppState};
 
@@ -83,6 +85,10 @@ pub struct Ports {
     pub lister: Arc<dyn ExecutionLister>,
     /// The table: results, the fleet's coordination, reconcile's ledger, recorded executions.
     pub store: Arc<dyn Table>,
+    /// Answers waiting tasks for links (`SendTaskSuccess`, `SendTaskFailure`).
+    pub callbacks: Arc<dyn TaskCallbacks>,
+    /// The table's callback links (`POST /callbacks/links`).
+    pub links: Arc<dyn LinkStore>,
 }
 
 impl Ports {
@@ -99,6 +105,8 @@ impl Ports {
             history: Arc::new(executions.clone()),
             lister: Arc::new(executions.clone()),
             store: Arc::new(store.clone()),
+            callbacks: Arc::new(adapters::InMemoryTasks::default()),
+            links: Arc::new(store.clone()),
         }
     }
 }
@@ -154,12 +162,15 @@ impl AppState {
         };
         let steering = Steering::new(ports.control, ports.source, results.keeper().clone());
         // Steps are kept beside results, in as much memory again.
+        let links = Links::new(ports.links, ports.callbacks, cursors.clone());
         let timeline = Timeline::new(ports.history, cursors, policy, config.memory_cache_bytes);
         Self::from_shared(http::Shared {
             listing,
             results,
             steering,
             timeline,
+            links,
+            public_base_url: config.public_base_url.clone(),
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

@@ -21,13 +21,16 @@ async fn main() -> ExitCode {
     sfn_results::telemetry::init();
     let sdk = aws::load().await;
     let sfn = Arc::new(StepFunctions::new(&sdk));
+    let store = Arc::new(DynamoDbStore::new(&sdk, &config.results_table));
     let ports = Ports {
         source: sfn.clone(),
         starter: sfn.clone(),
         control: sfn.clone(),
         history: sfn.clone(),
+        callbacks: sfn.clone(),
         lister: sfn,
-        store: Arc::new(DynamoDbStore::new(&sdk, &config.results_table)),
+        store: store.clone(),
+        links: store,
     };
     let webhooks = match sfn_results::webhooks(&sdk, &config) {
         Ok(webhooks) => webhooks,

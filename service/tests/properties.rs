@@ -72,8 +72,10 @@ fn app() -> sfn_results::App {
         starter: Arc::new(executions.clone()),
         control: Arc::new(executions.clone()),
         history: Arc::new(executions.clone()),
+        callbacks: Arc::new(sfn_results::adapters::InMemoryTasks::default()),
         lister: Arc::new(executions),
         store: Arc::new(InMemoryStore::default()),
+        links: Arc::new(sfn_results::adapters::InMemoryStore::default()),
     };
     router(AppState::new(&config, ports))
 }
@@ -232,8 +234,10 @@ impl Case {
             starter: Arc::new(executions.clone()),
             control: Arc::new(executions.clone()),
             history: Arc::new(executions.clone()),
+            callbacks: Arc::new(sfn_results::adapters::InMemoryTasks::default()),
             lister: Arc::new(executions),
             store: Arc::new(store),
+            links: Arc::new(sfn_results::adapters::InMemoryStore::default()),
         };
         router(AppState::new(&config, ports))
     }

@@ -91,8 +91,10 @@ fn app(rules: &[&Rule]) -> sfn_results::App {
         starter: sfn.clone(),
         control: sfn.clone(),
         history: sfn.clone(),
+        callbacks: sfn.clone(),
         lister: sfn,
         store: Arc::new(store),
+        links: Arc::new(sfn_results::adapters::InMemoryStore::default()),
     };
     let config = Config::from_lookup(|name| match name {
         "RESULTS_TABLE" => Some("results".into()),

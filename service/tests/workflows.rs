@@ -37,8 +37,10 @@ fn fixture() -> (InMemoryExecutions, App) {
         starter: Arc::new(executions.clone()),
         control: Arc::new(executions.clone()),
         history: Arc::new(executions.clone()),
+        callbacks: Arc::new(sfn_results::adapters::InMemoryTasks::default()),
         lister: Arc::new(executions.clone()),
         store: Arc::new(InMemoryStore::default()),
+        links: Arc::new(sfn_results::adapters::InMemoryStore::default()),
     };
     (executions, router(AppState::new(&config, ports)))
 }

@@ -43,8 +43,8 @@ const REPLACEABLE: &str = "attribute_not_exists(#doc) OR attribute_not_exists(#r
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoDbStore {

@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Claim, ExecutionArn, NotFoundMark, PutOutcome, ReadCoordination, ReconcileLedger,
-    ReconcileState, RecordedExecutions, ResultStore, SharedRead, SharedState, StateMachineArn,
-    StoreError, StoredResult,
+    Claim, ClaimOutcome, Decision, ExecutionArn, LinkRecord, LinkStore, NotFoundMark, PutOutcome,
+    ReadCoordination, ReconcileLedger, ReconcileState, RecordedExecutions, ResultStore, SharedRead,
+    SharedState, StateMachineArn, StoreError, StoredResult,
 };
 
 /// A result store in a map with the table's conditions (first writer wins, one lease holder);
@@ -20,6 +20,7 @@ use crate::domain::{
 pub struct InMemoryStore {
     items: Arc<Mutex<HashMap<String, SharedState>>>,
     reconciles: Arc<Mutex<HashMap<String, ReconcileState>>>,
+    links: Arc<Mutex<HashMap<String, LinkRecord>>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -205,6 +206,59 @@ impl ReconcileLedger for InMemoryStore {
 
 impl RecordedExecutions for InMemoryStore {}
 
+/// The table's link conditions: an id is made once; a claim takes an unused, unexpired pair; a
+/// release gives back only the claim it names.
+#[async_trait]
+impl LinkStore for InMemoryStore {
+    async fn create_link(&self, record: &LinkRecord) -> Result<(), StoreError> {
+        self.check()?;
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if links.contains_key(&record.id) {
+            return Err(StoreError("the link id is taken (in-memory)".into()));
+        }
+        links.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn link(&self, id: &str) -> Result<Option<LinkRecord>, StoreError> {
+        self.check()?;
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(links.get(id).cloned())
+    }
+
+    async fn claim_link(
+        &self,
+        id: &str,
+        decision: Decision,
+        now: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.check()?;
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(record) = links.get_mut(id) else {
+            return Ok(ClaimOutcome::Missing);
+        };
+        Ok(if record.used.is_some() {
+            ClaimOutcome::Used(record.clone())
+        } else if record.expires_at <= now {
+            ClaimOutcome::Expired(record.clone())
+        } else {
+            record.used = Some((decision, now));
+            ClaimOutcome::Taken(record.clone())
+        })
+    }
+
+    async fn release_link(&self, id: &str, decision: Decision) -> Result<(), StoreError> {
+        self.check()?;
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = links.get_mut(id) {
+            if record.used.is_some_and(|(used, _)| used == decision) {
+                record.used = None;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::InMemoryStore;
@@ -212,5 +266,10 @@ mod tests {
     #[tokio::test]
     async fn the_in_memory_store_keeps_every_conditional_rule_the_table_keeps() {
         super::super::conformance::run(&InMemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_store_keeps_every_link_rule_the_table_keeps() {
+        super::super::links_conformance::run(&InMemoryStore::default()).await;
     }
 }

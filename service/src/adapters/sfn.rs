@@ -338,7 +338,7 @@ pub(crate) fn is_throttling(code: Option<&str>) -> bool {
 }
 
 /// Timeouts, connection failures, unreadable responses and 5xx answers: worth a retry later.
-fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
+pub(super) fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true

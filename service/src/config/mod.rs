@@ -98,8 +98,11 @@ pub struct Config {
     pub express_state_machines: Vec<StateMachineArn>,
     /// The allowed machines by name (none when any machine is allowed with `*`).
     pub workflows: Workflows,
-    /// Signs list cursors; unset, each process signs with a random key of its own.
+    /// Signs list cursors and callback links; unset, each process signs with a random key of its
+    /// own.
     pub cursor_secret: Option<String>,
+    /// The API's public base URL (`PUBLIC_BASE_URL`): callback links are absolute under it.
+    pub public_base_url: Option<String>,
     /// Under Lambda (`AWS_LAMBDA_RUNTIME_API` is set) API Gateway compresses answers; the local
     /// server compresses its own.
     pub on_lambda: bool,
@@ -153,6 +156,9 @@ impl Config {
             express_state_machines: machines.express,
             workflows: machines.workflows,
             cursor_secret: reading.cursor_secret,
+            public_base_url: vars
+                .get("PUBLIC_BASE_URL")
+                .map(|url| url.trim_end_matches('/').to_owned()),
             on_lambda: lookup("AWS_LAMBDA_RUNTIME_API").is_some(),
         })
     }

@@ -32,6 +32,16 @@ impl CursorKey {
         Self::new(&key)
     }
 
+    /// The HMAC-SHA256 of `data` (for other signed values than cursors: callback links).
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        ring::hmac::sign(&self.0, data).as_ref().to_vec()
+    }
+
+    /// Whether `tag` is this key's HMAC of `data` (compared in constant time).
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        ring::hmac::verify(&self.0, data, tag).is_ok()
+    }
+
     /// Signs `position` as a cursor valid until `now + CURSOR_LIFETIME`.
     pub fn seal(&self, position: &Position, now: SystemTime) -> String {
         let sealed = Sealed {

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod flights;
 pub mod ingest;
 pub mod keeper;
+pub mod links;
 pub mod listing;
 pub mod metrics;
 pub mod ports;
@@ -30,6 +31,10 @@ pub use execution_builder::ExecutionBuilder;
 pub use fleet::{Fleet, Step};
 pub use ingest::{IngestError, Ingested};
 pub use keeper::Keeper;
+pub use links::{
+    Answered, CallbackError, ClaimOutcome, Decision, LinkFailure, LinkRecord, LinkState, LinkStore,
+    Links, MadeLinks, TaskCallbacks,
+};
 pub use listing::{ListError, ListItem, ListPage, ListRequest, Listing};
 pub use ports::{
     Claim, ExecutionControl, ExecutionHistory, ExecutionLister, ExecutionSource, ExecutionStarter,

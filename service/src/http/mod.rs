@@ -2,6 +2,7 @@
 
 pub mod executions;
 pub mod headers;
+pub mod links;
 pub mod list;
 pub mod meta;
 pub mod page;
@@ -38,7 +39,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::AllowList;
-use crate::domain::{Listing, Results, StateMachineArn, Steering, Timeline, Workflows};
+use crate::domain::{Links, Listing, Results, StateMachineArn, Steering, Timeline, Workflows};
 use crate::emf::RouteCounters;
 pub use problem::ApiError;
 
@@ -67,6 +68,11 @@ pub struct Shared {
     /// Stops executions for clients.
     pub steering: Steering,
     pub timeline: Timeline,
+    /// One-time links a person answers a waiting task from (`/callbacks/…`).
+    pub links: Links,
+    /// The API's public base URL (`PUBLIC_BASE_URL`), for links sent to people; unset, they
+    /// are answered relative to the request.
+    pub public_base_url: Option<String>,
     pub allowed: AllowList,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,
@@ -170,6 +176,7 @@ pub fn router(state: AppState) -> App {
         .merge(meta::router())
         .merge(webhooks::router())
         .merge(workflows::router())
+        .merge(links::router())
         .layer(compression);
     // Hot hits go without the shared layers when none of them has work there (no CORS, no debug
     // trace): `App` answers them in front of the routes, with `nosniff` and `Cache-Status` set.
