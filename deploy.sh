@@ -31,6 +31,7 @@
 #   ALARM_TOPIC_ARN        SNS topic for the dead-letter alarms (default none)
 #   WEBHOOK_RETRY_SCHEDULE seconds before each webhook retry, comma-separated (default the stack's)
 #   BROWSER_USER_POOL_ARN  Cognito user pool whose users may read through a browser (default none)
+#   ALLOW_CONTROL          true for the status page's stop and redrive buttons (default false)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -384,6 +385,7 @@ overrides=(
 [[ -n "${ALARM_TOPIC_ARN:-}" ]] && overrides+=("AlarmTopicArn=$ALARM_TOPIC_ARN")
 [[ -n "${WEBHOOK_RETRY_SCHEDULE:-}" ]] && overrides+=("WebhookRetrySchedule=$WEBHOOK_RETRY_SCHEDULE")
 [[ -n "${BROWSER_USER_POOL_ARN:-}" ]] && overrides+=("BrowserUserPoolArn=$BROWSER_USER_POOL_ARN")
+[[ -n "${ALLOW_CONTROL:-}" ]] && overrides+=("AllowControl=$ALLOW_CONTROL")
 
 if $DRY_RUN; then
     if ((${#SHOWN[@]})); then

@@ -26,6 +26,8 @@ from integrations import (  # noqa: E402  (beside this script)
     AUTH_PARAMETER,
     BODY_VALIDATOR,
     BROWSER_ROUTES,
+    CONTROL_ROUTES,
+    HAS_BROWSER_CONTROL,
     CORS_HEADERS,
     HAS_BROWSER_POOL,
     INTEGRATIONS,
@@ -108,12 +110,15 @@ def headers_declared(names) -> dict:
 
 def browser_auth(key: tuple[str, str]) -> dict:
     """AuthType for every route; with the browser option, the read routes take a Cognito token
-    instead (through `security`), and the status page itself, static HTML, is open; a link's page
+    instead (through `security`), as stop and redrive do when AllowControl is on too, and the
+    status page itself, static HTML, is open; a link's page
     and its answer are always open (the link is the credential)."""
     if key in LINK_ROUTES:
         return {"type": "NONE"}
     if key in BROWSER_ROUTES:
         return {"Fn::If": [HAS_BROWSER_POOL, {"Ref": "AWS::NoValue"}, {"type": {"Ref": AUTH_PARAMETER}}]}
+    if key in CONTROL_ROUTES:
+        return {"Fn::If": [HAS_BROWSER_CONTROL, {"Ref": "AWS::NoValue"}, {"type": {"Ref": AUTH_PARAMETER}}]}
     if key == ("/", "get"):
         return {"type": {"Fn::If": [HAS_BROWSER_POOL, "NONE", {"Ref": AUTH_PARAMETER}]}}
     return {"type": {"Ref": AUTH_PARAMETER}}
@@ -160,9 +165,10 @@ def build() -> dict:
             if key not in INTEGRATIONS:
                 raise SystemExit(f"no gateway integration for {method.upper()} {path}")
             operation["x-amazon-apigateway-auth"] = browser_auth(key)
-            if key in BROWSER_ROUTES:
+            if key in BROWSER_ROUTES or key in CONTROL_ROUTES:
+                condition = HAS_BROWSER_POOL if key in BROWSER_ROUTES else HAS_BROWSER_CONTROL
                 operation["security"] = {
-                    "Fn::If": [HAS_BROWSER_POOL, [{"BrowserUsers": []}], {"Ref": "AWS::NoValue"}]
+                    "Fn::If": [condition, [{"BrowserUsers": []}], {"Ref": "AWS::NoValue"}]
                 }
             operation["x-amazon-apigateway-integration"] = INTEGRATIONS[key]()
             if key in VALIDATED_ROUTES:

@@ -20,9 +20,14 @@ ORIGIN_PARAMETER = "AllowedOrigin"
 HAS_ORIGIN = "HasAllowedOrigin"
 # The stack's browser option: a Cognito user pool whose users may read (never start).
 HAS_BROWSER_POOL = "HasBrowserUserPool"
+# With AllowControl as well: the page's stop and redrive take the pool's token too.
+HAS_BROWSER_CONTROL = "HasBrowserControl"
 POOL_PARAMETER = "BrowserUserPoolArn"
 BROWSER_ROUTES = {("/executions", "get"), ("/executions/{executionArn}", "get"), ("/workflows", "get"),
-                  ("/workflows/{workflow}", "get"), ("/workflows/{workflow}/executions", "get")}
+                  ("/workflows/{workflow}", "get"), ("/workflows/{workflow}/executions", "get"),
+                  ("/executions/{executionArn}/steps", "get")}
+# The page's buttons (AllowControl): with the user pool, they take its token as well.
+CONTROL_ROUTES = {("/executions/{executionArn}/stop", "post"), ("/executions/{executionArn}/redrive", "post")}
 
 INTEGRATION_TIMEOUT_MS = 29000
 CORS_ALLOW_HEADERS = (

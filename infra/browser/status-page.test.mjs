@@ -64,6 +64,7 @@ before(async () => {
       EXPRESS_STATE_MACHINES: machines.EXPRESS_ARN,
       START_STATE_MACHINE: machines.GREETING_ARN,
       RECONCILE_SECONDS: "0",
+      ALLOW_CONTROL: "true",
       LISTEN_ADDR: `127.0.0.1:${port}`,
       RUST_LOG: "warn",
     },
@@ -149,6 +150,12 @@ test("a failed execution's detail shows its error, cause and a curl line", async
   assert.match(await page.locator("#d-cause").textContent(), /can't be processed/);
   assert.match(await page.locator("#d-curl").textContent(), /^curl -sS 'http:\/\/127\.0\.0\.1:\d+\/executions\/arn:aws:states:/);
   assert.match(await page.locator("#d-doc").textContent(), /"status": "FAILED"/);
+  // Its steps, as a timeline, from GET …/steps; with ALLOW_CONTROL it may be redriven, not stopped.
+  const failedStep = page.locator("#d-steps li").filter({ hasText: "FAILED" });
+  await failedStep.first().waitFor();
+  assert.match(await failedStep.first().textContent(), /Order\.Rejected/);
+  assert.equal(await page.locator("#redrive").isVisible(), true);
+  assert.equal(await page.locator("#stop").isVisible(), false);
   mkdirSync(path.join(ROOT, "docs"), { recursive: true });
   await page.screenshot({ path: path.join(ROOT, "docs/status-page.png"), fullPage: true });
 });
@@ -181,6 +188,25 @@ test("each workflow has a link by name that opens the page on it", async () => {
   });
   await page.selectOption("#machine", "");
   assert.ok(!page.url().includes("workflow="), "all workflows: the plain URL");
+});
+
+test("with ALLOW_CONTROL, a running execution is stopped from its detail after a confirmation", async () => {
+  const arn = await startThroughApi(`stopped-${suffix}`, { name: "Lin", echo: 1, delaySeconds: 60 });
+  await row(arn).waitFor();
+  await row(arn).getByRole("button").click();
+  await page.locator("#stop").waitFor();
+  const asked = [];
+  page.once("dialog", (dialog) => { asked.push(dialog.message()); dialog.dismiss(); });
+  await page.locator("#stop").click();
+  await until("the dismissed confirmation", () => asked.length === 1);
+  assert.equal((await sfn("DescribeExecution", { executionArn: arn })).status, "RUNNING", "dismissed: nothing sent");
+  page.once("dialog", (dialog) => { asked.push(dialog.message()); dialog.accept(); });
+  await page.locator("#stop").click();
+  await page.locator("#d-status").filter({ hasText: "ABORTED" }).waitFor();
+  assert.match(asked[1], /^Stop the execution stopped-/);
+  assert.equal((await sfn("DescribeExecution", { executionArn: arn })).status, "ABORTED");
+  assert.equal(await page.locator("#stop").isVisible(), false);
+  assert.equal(await page.locator("#redrive").isVisible(), true);
 });
 
 test("axe-core finds no violations, and the page fits a phone", async () => {

@@ -24,7 +24,8 @@ def resolve_intrinsics(node, condition: bool = True):
     """The definition as CloudFormation would deploy it, with sample values; `condition` is both the
     origin's and the browser user pool's."""
     values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
-    return resolve(node, values, {"HasAllowedOrigin": condition, "HasBrowserUserPool": condition})
+    return resolve(node, values, {"HasAllowedOrigin": condition, "HasBrowserUserPool": condition,
+                                  "HasBrowserControl": condition})
 
 
 def test_the_gateway_definition_is_generated_from_the_current_sources():
@@ -119,13 +120,16 @@ def test_the_definition_carries_the_template_files_unchanged():
     assert used == {f.name for f in TEMPLATES.glob("*.vtl")}
 
 
-BROWSER_READS = {("/executions", "get"), ("/executions/{executionArn}", "get"), ("/workflows", "get"),
+BROWSER_READS = {("/executions/{executionArn}/steps", "get"),
+                 ("/executions", "get"), ("/executions/{executionArn}", "get"), ("/workflows", "get"),
                  ("/workflows/{workflow}", "get"), ("/workflows/{workflow}/executions", "get")}
+# The status page's stop and redrive: with the user pool and AllowControl, its users' token too.
+CONTROL = {("/executions/{executionArn}/stop", "post"), ("/executions/{executionArn}/redrive", "post")}
 
 
 def test_every_route_uses_the_auth_parameter_and_preflights_need_none():
     for path, method, operation in operations(GATEWAY):
-        if (path, method) in BROWSER_READS or (path, method) == ("/", "get"):
+        if (path, method) in BROWSER_READS | CONTROL or (path, method) == ("/", "get"):
             continue
         # A callback link's page and answer: the signed one-time link is the credential.
         open_route = method == "options" or path == "/callbacks/{link}"
@@ -207,11 +211,11 @@ def test_the_preflight_mock_renders_its_status():
 
 
 @pytest.mark.parametrize("pool", [True, False])
-def test_the_browser_option_lets_cognito_users_read_and_nothing_else(pool):
+def test_the_browser_option_lets_cognito_users_read_and_with_allow_control_steer_and_nothing_else(pool):
     doc = resolve_intrinsics(copy.deepcopy(GATEWAY), pool)
     for path, method, operation in operations(doc):
         auth = operation.get("x-amazon-apigateway-auth")
-        if (path, method) in BROWSER_READS:
+        if (path, method) in BROWSER_READS | CONTROL:
             if pool:
                 assert auth is None and operation["security"] == [{"BrowserUsers": []}], f"{method} {path}"
             else:
@@ -224,5 +228,12 @@ def test_the_browser_option_lets_cognito_users_read_and_nothing_else(pool):
             assert auth == {"type": "AWS_IAM"} and "security" not in operation, f"{method} {path}"
     schemes = doc["components"].get("securitySchemes", {})
     assert ("BrowserUsers" in schemes) == pool
+    # A user pool without AllowControl: the pool's users read; stop and redrive stay AuthType's.
+    values = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AuthType": "AWS_IAM"}
+    reads_only = resolve(copy.deepcopy(GATEWAY), values, {"HasAllowedOrigin": True, "HasBrowserUserPool": True,
+                                                         "HasBrowserControl": False})
+    for path, method, operation in operations(reads_only):
+        if (path, method) in CONTROL:
+            assert operation["x-amazon-apigateway-auth"] == {"type": "AWS_IAM"} and "security" not in operation
     if pool:
         assert schemes["BrowserUsers"]["x-amazon-apigateway-authorizer"]["providerARNs"] == ["BrowserUserPoolArn"]

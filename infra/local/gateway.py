@@ -367,7 +367,7 @@ def build(stage_variables: dict[str, str], service: int, emulator: int, timeout_
     region us-east-1."""
     doc = definition.resolve(definition.load(), {"AWS::Partition": "aws", "AWS::Region": REGION,
                                                  "AuthType": "NONE"},
-                             {"HasAllowedOrigin": False, "HasBrowserUserPool": False})
+                             {"HasAllowedOrigin": False, "HasBrowserUserPool": False, "HasBrowserControl": False})
     return Gateway(doc, stage_variables, service, emulator, timeout_ms, StartPolicy(workflows or []))
 
 

@@ -113,6 +113,8 @@ export RECONCILE_STATE_MACHINES=$STANDARD_WORKFLOWS
 export AWS_ENDPOINT_URL_SFN=$emulator AWS_ENDPOINT_URL_DYNAMODB=$emulator AWS_ENDPOINT_URL_SQS=$emulator
 # WEBHOOK_ALLOW_LOOPBACK: local receivers listen on http://127.0.0.1 (never set in the stack).
 export WEBHOOK_ALLOW_LOOPBACK=true PUBLIC_BASE_URL=$api
+# The status page's stop and redrive buttons: on here (the stack's AllowControl is off by default).
+export ALLOW_CONTROL=${ALLOW_CONTROL:-true}
 
 echo "==> starting sfn-results on 127.0.0.1:$service_port (internal)"
 START_STATE_MACHINE=$first_standard LISTEN_ADDR=127.0.0.1:$service_port target/debug/sfn-results &

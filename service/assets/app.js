@@ -171,19 +171,86 @@
     $("d-doc").textContent = doc ? JSON.stringify(doc, null, 2) : "Loading…";
   }
 
+  // The steps as a timeline: one line per state entered, iterations and branches indented.
+  async function steps(item) {
+    const list = $("d-steps"), note = $("d-steps-note");
+    list.replaceChildren();
+    if (item.executionArn.includes(":express:")) { note.textContent = "Step Functions keeps no history of Express executions."; return; }
+    note.textContent = "Loading…";
+    try {
+      const response = await fetch(item.statusUrl + "/steps?limit=1000", { headers });
+      const page = await response.json();
+      if (!response.ok) { note.textContent = page.detail || "HTTP " + response.status; return; }
+      if (selected !== item.executionArn) return;
+      list.replaceChildren(...page.steps.map((step) => {
+        const li = document.createElement("li"), mark = document.createElement("span");
+        li.style.marginInlineStart = step.within ? step.within.length * 1.25 + "em" : "0";
+        statusCell(mark, step.status);
+        const where = (step.within || []).map((w) => w.state + " " + ("iteration" in w ? "#" + w.iteration : "branch " + w.branch)).join(" › ");
+        const parts = [step.name + " (" + step.type + ")"];
+        if (step.durationMs != null) parts.push((step.durationMs / 1000).toFixed(1) + " s");
+        else if (step.status === "RUNNING") parts.push("running");
+        if (step.attempts > 1) parts.push(step.attempts + " attempts");
+        if (step.error) parts.push(step.error + (step.cause ? ": " + step.cause : ""));
+        if (where) parts.push("in " + where);
+        li.append(mark, " " + parts.join(" · "));
+        return li;
+      }));
+      note.textContent = page.nextCursor ? "The first 1,000 steps are shown." : page.steps.length ? "" : "No steps yet.";
+    } catch (err) {
+      note.textContent = "Could not read the steps: " + err.message;
+    }
+  }
+
+  // Stop and redrive, where the deployment allows it (ALLOW_CONTROL), each after a confirmation.
+  function controls(item) {
+    const standard = !item.executionArn.includes(":express:");
+    const stoppable = config.control && standard && item.status === "RUNNING";
+    const redrivable = config.control && standard && ["FAILED", "TIMED_OUT", "ABORTED"].includes(item.status);
+    $("stop").hidden = !stoppable;
+    $("redrive").hidden = !redrivable;
+    $("controls").hidden = !stoppable && !redrivable;
+  }
+
+  async function act(action) {
+    const item = rows.get(selected);
+    if (!item) return;
+    const name = item.executionArn.split(":").pop();
+    if (!confirm((action === "stop" ? "Stop" : "Redrive") + " the execution " + name + "?")) return;
+    try {
+      const response = await fetch(item.statusUrl + "/" + action, {
+        method: "POST", headers: { ...headers, "content-type": "application/json" }, body: "{}",
+      });
+      const doc = await response.json();
+      if (!response.ok) { say((action === "stop" ? "Not stopped: " : "Not redriven: ") + (doc.detail || "HTTP " + response.status)); return; }
+      Object.assign(item, { status: doc.status, stopDate: doc.stopDate, document: doc });
+      say(action === "stop" ? "Stopped " + name + "." : "Redriven " + name + ": running again.");
+      fill(item);
+      controls(item);
+      steps(item);
+      refresh(false);
+    } catch (err) {
+      say("The request failed: " + err.message);
+    }
+  }
+  $("stop").addEventListener("click", () => act("stop"));
+  $("redrive").addEventListener("click", () => act("redrive"));
+
   async function show(arn) {
     const item = rows.get(arn);
     if (!item) return;
     selected = arn;
     $("detail").hidden = false;
     fill(item);
+    controls(item);
+    steps(item);
     $("detail-title").focus?.();
     try {
       const response = await fetch(item.statusUrl, { headers });
       const doc = await response.json();
       if (response.ok) item.document = doc;
       else $("d-doc").textContent = JSON.stringify(doc, null, 2);
-      if (selected === arn && response.ok) fill(item);
+      if (selected === arn && response.ok) { item.status = doc.status; fill(item); controls(item); }
     } catch (err) {
       $("d-doc").textContent = "Could not read the execution: " + err.message;
     }

@@ -171,6 +171,7 @@ impl AppState {
             timeline,
             links,
             public_base_url: config.public_base_url.clone(),
+            allow_control: config.allow_control,
             allowed: config.allowed_state_machines.clone(),
             max_wait: config.max_wait,
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),

@@ -273,3 +273,58 @@ async fn other_actions_are_404_and_a_post_on_the_result_is_405() {
     assert_eq!(on_result.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!((f.executions.calls(), f.executions.stops()), (0, 0));
 }
+
+/// A stop sent with these browser headers (`Origin`, `Sec-Fetch-Site`) and `Host`.
+async fn stop_from(app: &App, name: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request =
+        Request::post(format!("/executions/{}/stop", arn(name))).header("host", "api.example.com");
+    for (header, value) in headers {
+        request = request.header(*header, *value);
+    }
+    send(app, request.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn a_page_of_another_site_cannot_stop_an_execution_but_the_status_page_and_clients_can() {
+    let f = fixture();
+    for name in ["csrf-1", "csrf-2", "csrf-3"] {
+        f.executions
+            .insert(execution(name, ExecutionStatus::Running));
+    }
+    // Cross-site by Fetch Metadata, same-site (another port or subdomain), or an Origin that is
+    // not this host (a browser without Fetch Metadata; an opaque "null" origin).
+    for headers in [
+        vec![
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        vec![
+            ("origin", "https://other.example.com"),
+            ("sec-fetch-site", "same-site"),
+        ],
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+    ] {
+        let refused = stop_from(&f.app, "csrf-1", &headers).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(
+            refused.body["type"],
+            "urn:api-sfn:problem:cross-site-request"
+        );
+    }
+    assert_eq!((f.executions.calls(), f.executions.stops()), (0, 0));
+    // The status page itself (same origin), and a client that is not a browser (no headers).
+    let page = [
+        ("origin", "https://api.example.com"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    assert_eq!(
+        stop_from(&f.app, "csrf-2", &page).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stop_from(&f.app, "csrf-3", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(f.executions.stops(), 2);
+}

@@ -103,6 +103,8 @@ pub struct Config {
     pub cursor_secret: Option<String>,
     /// The API's public base URL (`PUBLIC_BASE_URL`): callback links are absolute under it.
     pub public_base_url: Option<String>,
+    /// Whether the status page shows stop and redrive buttons (`ALLOW_CONTROL`, off by default).
+    pub allow_control: bool,
     /// Under Lambda (`AWS_LAMBDA_RUNTIME_API` is set) API Gateway compresses answers; the local
     /// server compresses its own.
     pub on_lambda: bool,
@@ -159,6 +161,7 @@ impl Config {
             public_base_url: vars
                 .get("PUBLIC_BASE_URL")
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            allow_control: vars.flag("ALLOW_CONTROL")?,
             on_lambda: lookup("AWS_LAMBDA_RUNTIME_API").is_some(),
         })
     }

@@ -73,6 +73,8 @@ pub struct Shared {
     /// The API's public base URL (`PUBLIC_BASE_URL`), for links sent to people; unset, they
     /// are answered relative to the request.
     pub public_base_url: Option<String>,
+    /// Whether the status page shows stop and redrive buttons (`ALLOW_CONTROL`).
+    pub allow_control: bool,
     pub allowed: AllowList,
     pub max_wait: Duration,
     pub cors_allowed_origins: Arc<[HeaderValue]>,

@@ -41,8 +41,9 @@ static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::try_from(policy).unwrap_or(HeaderValue::from_static("default-src 'none'"))
 });
 
-/// The page, with the allowed machines as a JSON data block (never executed).
-pub fn render(allowed: &AllowList, express: &[String]) -> String {
+/// The page, with the allowed machines and whether it may stop and redrive (`control`) as a JSON
+/// data block (never executed).
+pub fn render(allowed: &AllowList, express: &[String], control: bool) -> String {
     let machines: Vec<serde_json::Value> = match allowed {
         AllowList::Any => Vec::new(),
         AllowList::Only(machines) => machines
@@ -57,7 +58,7 @@ pub fn render(allowed: &AllowList, express: &[String]) -> String {
             .collect(),
     };
     // `<` escaped, so no value can close the data block.
-    let config = serde_json::json!({ "machines": machines })
+    let config = serde_json::json!({ "machines": machines, "control": control })
         .to_string()
         .replace('<', "\\u003c");
     HTML.replace("{{CONFIG}}", &config)
@@ -87,7 +88,7 @@ async fn page(State(state): State<AppState>) -> Response {
                 HeaderValue::from_static("no-referrer"),
             ),
         ],
-        render(&state.allowed, &express),
+        render(&state.allowed, &express, state.allow_control),
     )
         .into_response()
 }

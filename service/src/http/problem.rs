@@ -75,6 +75,9 @@ pub enum ApiError {
     ExecutionNotRedrivable(Box<Refusal>),
     #[error("Step Functions cannot act this way on an Express execution")]
     ExecutionTypeNotSupported,
+    /// A browser page of another origin asked to stop or redrive (CSRF).
+    #[error("a cross-site request was refused")]
+    CrossSite,
 }
 
 /// What Step Functions refused to do to an execution, and why, with the execution as it stands.
@@ -99,7 +102,7 @@ impl ApiError {
             Self::Conflict | Self::ExecutionNotRunning(..) | Self::ExecutionNotRedrivable(..) => {
                 StatusCode::CONFLICT
             }
-            Self::StateMachineNotAllowed => StatusCode::FORBIDDEN,
+            Self::StateMachineNotAllowed | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionNotFound
             | Self::ExpressNotRecorded
@@ -143,6 +146,7 @@ impl ApiError {
             Self::ExecutionNotRunning(..) => "execution-not-running",
             Self::ExecutionNotRedrivable(..) => "execution-not-redrivable",
             Self::ExecutionTypeNotSupported => "execution-type-not-supported",
+            Self::CrossSite => "cross-site-request",
         }
     }
 
@@ -183,6 +187,7 @@ impl ApiError {
             Self::ExecutionNotRunning(..) => "Execution not running",
             Self::ExecutionNotRedrivable(..) => "Execution not redrivable",
             Self::ExecutionTypeNotSupported => "Execution type not supported",
+            Self::CrossSite => "Cross-site request refused",
         }
     }
 
@@ -224,6 +229,7 @@ impl ApiError {
             Self::ExecutionNotRunning(..) => "The execution has stopped already, so it cannot be stopped; its result is in execution.".into(),
             Self::ExecutionNotRedrivable(refusal) if refusal.reason.is_empty() => "Step Functions will not redrive this execution; its result is in execution.".into(),
             Self::ExecutionNotRedrivable(refusal) => format!("Step Functions will not redrive this execution ({}); its result is in execution.", refusal.reason.trim_end_matches('.')),
+            Self::CrossSite => "A page of another site sent this request: stop and redrive take requests from the status page's own origin, from CORS_ALLOWED_ORIGINS, or from clients that are not browsers.".into(),
             Self::ExecutionTypeNotSupported => "This is an Express execution: Step Functions cannot stop, redrive or list the steps of one; it runs to its end or its timeout (at most 5 minutes).".into(),
         }
     }

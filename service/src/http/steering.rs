@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -34,6 +34,7 @@ const REDRIVE_ROUTE: &str = "/executions/{executionArn}/redrive";
 /// action is what follows the last one).
 pub(super) async fn post_action(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -41,6 +42,9 @@ pub(super) async fn post_action(
     let Ok(Path(raw)) = path else {
         return ApiError::InvalidArn(ArnError::Malformed).into_response();
     };
+    if cross_site(&state, &headers) {
+        return ApiError::CrossSite.into_response();
+    }
     match raw.rsplit_once('/') {
         Some((arn, "stop")) => {
             let response = stop(&state, arn, body, entry)
@@ -58,6 +62,28 @@ pub(super) async fn post_action(
         }
         Some(_) => ApiError::RouteNotFound.into_response(),
         None => ApiError::MethodNotAllowed.into_response(),
+    }
+}
+
+/// A browser's request sent by a page of another site (CSRF): its Fetch Metadata says so, or its
+/// `Origin` is neither this host nor one of `CORS_ALLOWED_ORIGINS`. Clients that are not browsers
+/// send neither header and pass: their signature (SigV4) or token (Cognito), which a page of
+/// another site cannot attach, stays what authorizes them.
+fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN);
+    if origin.is_some_and(|o| state.cors_allowed_origins.iter().any(|a| a == o)) {
+        return false;
+    }
+    let fetched_from = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetched_from, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match origin.map(|o| o.to_str().unwrap_or("null")) {
+        None => false,
+        Some(origin) => origin
+            .split_once("://")
+            .is_none_or(|(_, origin_host)| Some(origin_host) != host),
     }
 }
 
