@@ -7,8 +7,7 @@
 # table and sample state machines, a few real executions (succeeded, failed, running), and the
 # service binary target/debug/sfn-results on another free loopback port; then runs schemathesis
 # against http://127.0.0.1:PORT/openapi.json on the routes the service serves (GET
-# /executions/{executionArn}, its /steps, POST its /stop, POST /executions/wait, GET /healthz,
-# GET /openapi.json; the gateway
+# /executions/{executionArn}, POST /executions/wait, GET /healthz, GET /openapi.json; the gateway
 # routes POST /executions and POST /executions/sync are not the binary's and are left out).
 #
 # Checks on every answer: no 5xx (not_a_server_error); status code, content type, headers and
@@ -32,8 +31,6 @@
 #   FUZZ_EXAMPLES=N        fuzzed cases for GET /executions/{executionArn} (default 8900)
 #   FUZZ_WAIT_EXAMPLES=N   fuzzed cases for POST /executions/wait (default 100; each may wait 1 s)
 #   FUZZ_META_EXAMPLES=N   fuzzed cases for GET /healthz and for GET /openapi.json (default 500)
-#   FUZZ_STEER_EXAMPLES=N  fuzzed cases for POST /executions/{executionArn}/stop and for
-#                          GET /executions/{executionArn}/steps (default 300)
 #   FUZZ_MIN_CASES=N       fail when fewer cases ran (default 10000; 0 for quick runs)
 #   FUZZ_WORKERS=N         concurrent schemathesis workers, one operation each (default 4)
 #   FUZZ_TIMEOUT=S         hard limit on the schemathesis run, a hang guard (default 1800)
@@ -53,7 +50,6 @@ SEED="${FUZZ_SEED:-20261125}"
 EXAMPLES="${FUZZ_EXAMPLES:-8900}"
 WAIT_EXAMPLES="${FUZZ_WAIT_EXAMPLES:-100}"
 META_EXAMPLES="${FUZZ_META_EXAMPLES:-500}"
-STEER_EXAMPLES="${FUZZ_STEER_EXAMPLES:-300}"
 MIN_CASES="${FUZZ_MIN_CASES:-10000}"
 WORKERS="${FUZZ_WORKERS:-4}"
 TIMEOUT="${FUZZ_TIMEOUT:-1800}"
@@ -272,17 +268,6 @@ generation = { max-examples = $META_EXAMPLES }
 [[operations]]
 include-path = "/openapi.json"
 generation = { max-examples = $META_EXAMPLES }
-
-# A stop of the running sample ends it (later reads then find it ABORTED: still a valid answer).
-# POST …/redrive is left out: the emulator has no RedriveExecution and the route answers 502 there
-# (infra/local/README.md); its answers are tested at the SDK layer (service/tests/redrive_sdk.rs).
-[[operations]]
-include-path = "/executions/{executionArn}/stop"
-generation = { max-examples = $STEER_EXAMPLES }
-
-[[operations]]
-include-path = "/executions/{executionArn}/steps"
-generation = { max-examples = $STEER_EXAMPLES }
 TOML
 set +e
 # Hypothesis keeps its caches in the work directory, not in a .hypothesis/ of the checkout.
@@ -290,7 +275,6 @@ HYPOTHESIS_STORAGE_DIRECTORY="$WORK/hypothesis" PYTHONPATH="$ROOT/infra/checks" 
     timeout --signal=INT --kill-after=30 "$TIMEOUT" \
     "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run \
     --include-path "/executions/{executionArn}" --include-path /executions/wait \
-    --include-path "/executions/{executionArn}/stop" --include-path "/executions/{executionArn}/steps" \
     --include-path /healthz --include-path /openapi.json \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,problem_json_errors,nosniff_header,cache_status_header \
     --report junit,ndjson --report-dir "$REPORT_DIR" \
