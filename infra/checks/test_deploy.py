@@ -255,7 +255,7 @@ def test_fifty_workflows_of_each_type_with_24_character_names_deploy_with_the_te
     [fifty] = figures(50).values()
     results, events, _ = sizes_of(run.out)
     assert (results, events) == (fifty["environments"]["ResultsFunction"], fifty["environments"]["EventsFunction"])
-    assert results == 3257
+    assert results == 3281
 
 
 def test_the_most_workflows_the_functions_environment_holds_deploy_and_one_more_is_refused(deploy):
@@ -263,10 +263,10 @@ def test_the_most_workflows_the_functions_environment_holds_deploy_and_one_more_
     # named once (81 bytes).
     run = deploy("--dry-run", *many(20, 20, 80), AWS_STANDIN_ANY="1")
     assert run.code == 0, run.err
-    assert sizes_of(run.out)[0] == 4053
+    assert sizes_of(run.out)[0] == 4077
     run = deploy(*many(20, 21, 80), AWS_STANDIN_ANY="1")  # a real deployment, not a dry run
     assert run.code != 0
-    assert ("the sfn-results function's environment would take 4134 bytes, 38 over Lambda's 4,096 for all its "
+    assert ("the sfn-results function's environment would take 4158 bytes, 62 over Lambda's 4,096 for all its "
             "variables: it names every workflow once, 1619 bytes of STANDARD names and 1700 of EXPRESS ones") in run.err
     # Only sfn-results': the events function's holds no START_STATE_MACHINE, cursor or wait settings.
     assert "the events function's environment" not in run.err
