@@ -77,7 +77,7 @@ impl DynamoDbStore {
 }
 
 /// A conditional update's outcome: `false` when its condition did not hold.
-fn conditional<T>(
+pub(super) fn conditional<T>(
     outcome: Result<T, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<bool, StoreError> {
     match outcome {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamodb::{put_refused, DynamoDbStore, KEY};
+use super::dynamodb::{conditional, put_refused, DynamoDbStore, KEY};
 use crate::domain::{ClaimOutcome, Decision, LinkRecord, LinkStore, StoreError};
 
 /// How long the table keeps a pair after it expired.
@@ -173,17 +173,7 @@ impl LinkStore for DynamoDbStore {
             .expression_attribute_values(":by", AttributeValue::S(decision.as_str().to_owned()))
             .send()
             .await;
-        match released {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(err(e)),
-        }
+        // Another decision's claim, or none, is left as it is.
+        conditional(released).map(|_| ())
     }
 }
