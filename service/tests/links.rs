@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::Value;
 use sfn_results::adapters::memory_tasks::TaskAnswer;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore, InMemoryTasks};
 use sfn_results::config::Config;
 use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
+use support::{send, Answer};
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAf+token==";
@@ -33,36 +34,6 @@ fn app(store: &InMemoryStore, tasks: &InMemoryTasks, base: Option<&str>) -> App 
     router(AppState::new(&config, ports))
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-}
-
-async fn send(app: &App, method: &str, uri: &str, body: &str) -> Answer {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::from(body.to_owned()))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
 /// The approve and reject paths (`/callbacks/{link}`) of a new pair for `TOKEN`.
 async fn links(app: &App, extra: &str) -> (String, String) {
     let made = send(
@@ -73,7 +44,7 @@ async fn links(app: &App, extra: &str) -> (String, String) {
     )
     .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
-    let body = made.json();
+    let body = made.body;
     let path = |name: &str| format!("/callbacks/{}", body[name].as_str().expect("url"));
     (path("approveUrl"), path("rejectUrl"))
 }
@@ -152,7 +123,7 @@ async fn a_reject_link_fails_the_task_and_another_instance_honours_the_links() {
         &format!(r#"{{"taskToken": "{TOKEN}", "expiresIn": 600}}"#),
     )
     .await;
-    let body = made.json();
+    let body = made.body;
     let reject = body["rejectUrl"].as_str().expect("url");
     assert!(
         reject.starts_with("https://api.example.com/prod/callbacks/"),
@@ -241,7 +212,7 @@ async fn bad_link_requests_are_400_and_store_nothing() {
     ] {
         let refused = send(&app, "POST", "/callbacks/links", &body).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(refused.json()["type"], "urn:api-sfn:problem:invalid-input");
+        assert_eq!(refused.body["type"], "urn:api-sfn:problem:invalid-input");
     }
     // The gateway's own routes never reach a link here.
     let routed = send(&app, "POST", "/callbacks/success", "{}").await;

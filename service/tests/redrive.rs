@@ -4,15 +4,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus};
 use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
+use support::{send, Answer};
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const PREFIX: &str = "arn:aws:states:us-east-1:123456789012:execution:Orders:";
@@ -39,30 +40,6 @@ fn failed(name: &str) -> Execution {
         .ran(Duration::from_secs(2))
         .error("States.TaskFailed")
         .build()
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(app: &App, method: &str, uri: &str, body: &str) -> Answer {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::from(body.to_owned()))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
 }
 
 async fn redrive(app: &App, name: &str) -> Answer {

@@ -22,7 +22,8 @@ use serde_json::Value;
 use sfn_results::adapters::{InMemoryStore, StepFunctions};
 use sfn_results::config::Config;
 use sfn_results::{router, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:Orders:o-1";
@@ -109,13 +110,8 @@ async fn redrive(app: &sfn_results::App, arn: &str) -> (StatusCode, Value, axum:
     let request = Request::post(format!("/executions/{arn}/redrive"))
         .body(Body::empty())
         .expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, body, headers)
+    let answer = support::call(app, request).await;
+    (answer.status, answer.body, answer.headers)
 }
 
 #[tokio::test]

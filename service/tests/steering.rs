@@ -4,14 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::{Execution, ExecutionArn, ExecutionStatus};
 use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
+use support::{call, send, Answer};
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const PREFIX: &str = "arn:aws:states:us-east-1:123456789012:execution:Orders:";
@@ -58,26 +60,6 @@ fn execution(name: &str, status: ExecutionStatus) -> Execution {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(app: &App, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
-
 async fn stop(app: &App, name: &str, body: &str) -> Answer {
     stop_arn(app, &arn(name), body).await
 }
@@ -87,14 +69,14 @@ async fn stop_arn(app: &App, arn: &str, body: &str) -> Answer {
         .header("content-type", "application/json")
         .body(Body::from(body.to_owned()))
         .expect("request");
-    send(app, request).await
+    call(app, request).await
 }
 
 async fn get(app: &App, name: &str) -> Answer {
     let request = Request::get(format!("/executions/{}", arn(name)))
         .body(Body::empty())
         .expect("request");
-    send(app, request).await
+    call(app, request).await
 }
 
 #[tokio::test]
@@ -257,19 +239,13 @@ async fn other_actions_are_404_and_a_post_on_the_result_is_405() {
     let f = fixture();
     let other = send(
         &f.app,
-        Request::post(format!("/executions/{}/pause", arn("o-1")))
-            .body(Body::empty())
-            .expect("request"),
+        "POST",
+        &format!("/executions/{}/pause", arn("o-1")),
+        "",
     )
     .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
-    let on_result = send(
-        &f.app,
-        Request::post(format!("/executions/{}", arn("o-1")))
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    let on_result = send(&f.app, "POST", &format!("/executions/{}", arn("o-1")), "").await;
     assert_eq!(on_result.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!((f.executions.calls(), f.executions.stops()), (0, 0));
 }
@@ -281,7 +257,7 @@ async fn stop_from(app: &App, name: &str, headers: &[(&str, &str)]) -> Answer {
     for (header, value) in headers {
         request = request.header(*header, *value);
     }
-    send(app, request.body(Body::empty()).expect("request")).await
+    call(app, request.body(Body::empty()).expect("request")).await
 }
 
 #[tokio::test]

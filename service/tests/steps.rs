@@ -4,14 +4,14 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
-use serde_json::Value;
+use axum::http::StatusCode;
 use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::domain::HistoryEvent;
 use sfn_results::{router, App, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
+use support::{send, Answer};
 
 const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders";
 const PREFIX: &str = "arn:aws:states:us-east-1:123456789012:execution:Orders:";
@@ -74,24 +74,8 @@ fn map_history(items: u32, stopped: bool) -> Vec<HistoryEvent> {
     events
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
 async fn get(app: &App, uri: &str) -> Answer {
-    let request = Request::get(uri).body(Body::empty()).expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    send(app, "GET", uri, "").await
 }
 
 #[tokio::test]

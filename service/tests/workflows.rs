@@ -9,7 +9,8 @@ use sfn_results::adapters::{InMemoryExecutions, InMemoryStore};
 use sfn_results::config::Config;
 use sfn_results::App;
 use sfn_results::{router, AppState, Ports};
-use tower::ServiceExt;
+
+mod support;
 
 const ORDERS: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
 const QUOTE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:quote";
@@ -52,15 +53,8 @@ async fn send(app: &App, method: &str, uri: &str, body: &str) -> (StatusCode, Va
         .header("content-type", "application/json")
         .body(Body::from(body.to_owned()))
         .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let answer = support::call(app, request).await;
+    (answer.status, answer.body)
 }
 
 #[tokio::test]
@@ -133,12 +127,15 @@ async fn start_and_wait_runs_the_named_standard_workflow_and_refuses_an_express_
         document["executionArn"],
         "arn:aws:states:us-east-1:123456789012:execution:orders:first"
     );
-    let request = Request::post("/workflows/orders/executions/wait?wait=0&name=second")
-        .body(Body::empty())
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
+    let second = support::send(
+        &app,
+        "POST",
+        "/workflows/orders/executions/wait?wait=0&name=second",
+        "",
+    )
+    .await;
     assert_eq!(
-        response.headers()["location"],
+        second.headers["location"],
         "../../../executions/arn:aws:states:us-east-1:123456789012:execution:orders:second",
         "relative to the wait URL, it is the status URL"
     );
@@ -184,20 +181,11 @@ async fn a_workflows_list_is_the_ops_list_of_its_machine_with_links_back_to_the_
         .await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
-    let request = Request::get("/workflows/orders/executions?limit=2")
-        .body(Body::empty())
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    assert_eq!(response.status(), StatusCode::OK);
-    let link = response.headers()["link"]
-        .to_str()
-        .expect("text")
-        .to_owned();
+    let listed = support::send(&app, "GET", "/workflows/orders/executions?limit=2", "").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let link = listed.headers["link"].to_str().expect("text").to_owned();
     assert!(link.starts_with("<executions?limit=2&cursor="), "{link}");
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let page: Value = serde_json::from_slice(&bytes).expect("json");
+    let page = listed.body;
     let items = page["executions"].as_array().expect("items");
     assert_eq!(items.len(), 2);
     // Relative to /workflows/orders/executions: back up to /executions/{arn}.
