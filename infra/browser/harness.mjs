@@ -1,5 +1,6 @@
-// What the browser tests share: free loopback ports, the emulator, one Step Functions or SQS
-// call to it, and waiting for an event (never a fixed sleep).
+// What the browser tests share: free loopback ports, the emulator and its sample machines, the
+// real service against it, one Step Functions or SQS call to the emulator, and waiting for an
+// event (never a fixed sleep).
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
@@ -28,6 +29,41 @@ export function startEmulator(py, children) {
     lines.on("line", (line) => { if (line.startsWith("READY ")) resolve(`http://127.0.0.1:${line.split(" ")[1]}`); });
     child.on("exit", (code) => reject(new Error(`emulator exited ${code}`)));
   });
+}
+
+const LOCAL_SDK = { AWS_EC2_METADATA_DISABLED: "true", AWS_REGION: "us-east-1" };
+
+/** Makes the results table `table` and the sample machines at the emulator; resolves to their
+ * ARNs by bootstrap.py's names (`GREETING_ARN`, `APPROVAL_ARN`, …). */
+export function bootstrap(py, emulator, table) {
+  const out = execFileSync(py, [path.join(ROOT, "infra/local/bootstrap.py"), "--endpoint", emulator, "--table", table], {
+    env: { ...process.env, ...LOCAL_SDK },
+  }).toString();
+  return Object.fromEntries(out.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
+}
+
+/** Starts the real `target/debug/sfn-results` on a free loopback port against the emulator, with
+ * `env(base)` over the local defaults; resolves to its base URL once `/healthz` answers. */
+export async function startService(emulator, children, env) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const service = spawn(path.join(ROOT, "target/debug/sfn-results"), [], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: {
+      PATH: process.env.PATH,
+      ...LOCAL_SDK,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ENDPOINT_URL: emulator,
+      RECONCILE_SECONDS: "0",
+      RUST_LOG: "warn",
+      ...env(base),
+      LISTEN_ADDR: `127.0.0.1:${port}`,
+    },
+  });
+  children.push(service);
+  await until("the service", () => fetch(`${base}/healthz`).then((r) => r.ok, () => false));
+  return base;
 }
 
 /** One AWS JSON-protocol call straight to the emulator (moto reads the service from the scope). */

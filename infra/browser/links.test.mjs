@@ -3,12 +3,10 @@
 // the purchase-approval sample, all on free loopback ports. axe-core checks every page shown.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import path from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, awsCall, freePort, python, startEmulator, until } from "./harness.mjs";
+import { awsCall, bootstrap, python, startEmulator, startService, until } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -58,31 +56,12 @@ async function noAxeViolations() {
 before(async () => {
   const py = python();
   emulator = await startEmulator(py, children);
-  const out = execFileSync(py, [path.join(ROOT, "infra/local/bootstrap.py"), "--endpoint", emulator, "--table", `links-${suffix}`], {
-    env: { ...process.env, AWS_EC2_METADATA_DISABLED: "true", AWS_REGION: "us-east-1" },
-  }).toString();
-  machines = Object.fromEntries(out.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const service = spawn(path.join(ROOT, "target/debug/sfn-results"), [], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: {
-      PATH: process.env.PATH,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL: emulator,
-      RESULTS_TABLE: `links-${suffix}`,
-      ALLOWED_STATE_MACHINES: machines.APPROVAL_ARN,
-      PUBLIC_BASE_URL: base,
-      RECONCILE_SECONDS: "0",
-      LISTEN_ADDR: `127.0.0.1:${port}`,
-      RUST_LOG: "warn",
-    },
-  });
-  children.push(service);
-  await until("the service", () => fetch(`${base}/healthz`).then((r) => r.ok, () => false));
+  machines = bootstrap(py, emulator, `links-${suffix}`);
+  base = await startService(emulator, children, (url) => ({
+    RESULTS_TABLE: `links-${suffix}`,
+    ALLOWED_STATE_MACHINES: machines.APPROVAL_ARN,
+    PUBLIC_BASE_URL: url,
+  }));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 420, height: 800 } });
   // The refusal pages are 400 and 410 on purpose; Chromium logs each such load as an error.

@@ -2,13 +2,12 @@
 // against the real sfn-results binary and the moto emulator, both on free loopback ports.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import http from "node:http";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, awsCall, freePort, python, startEmulator, until } from "./harness.mjs";
+import { ROOT, awsCall, bootstrap, python, startEmulator, startService, until } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -45,33 +44,14 @@ before(async () => {
   const py = python();
   emulator = await startEmulator(py, children);
   const table = `browser-${suffix}`;
-  const out = execFileSync(py, [path.join(ROOT, "infra/local/bootstrap.py"), "--endpoint", emulator, "--table", table], {
-    env: { ...process.env, AWS_EC2_METADATA_DISABLED: "true", AWS_REGION: "us-east-1" },
-  }).toString();
-  machines = Object.fromEntries(out.trim().split("\n").map((l) => l.split("=")));
-  const port = await freePort();
-  const service = spawn(path.join(ROOT, "target/debug/sfn-results"), [], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: {
-      PATH: process.env.PATH,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL: emulator,
-      RESULTS_TABLE: table,
-      ALLOWED_STATE_MACHINES: [machines.GREETING_ARN, machines.REJECTED_ARN, machines.EXPRESS_ARN].join(","),
-      EXPRESS_STATE_MACHINES: machines.EXPRESS_ARN,
-      START_STATE_MACHINE: machines.GREETING_ARN,
-      RECONCILE_SECONDS: "0",
-      ALLOW_CONTROL: "true",
-      LISTEN_ADDR: `127.0.0.1:${port}`,
-      RUST_LOG: "warn",
-    },
-  });
-  children.push(service);
-  base = `http://127.0.0.1:${port}`;
-  await until("the service", () => fetch(`${base}/healthz`).then((r) => r.ok, () => false));
+  machines = bootstrap(py, emulator, table);
+  base = await startService(emulator, children, () => ({
+    RESULTS_TABLE: table,
+    ALLOWED_STATE_MACHINES: [machines.GREETING_ARN, machines.REJECTED_ARN, machines.EXPRESS_ARN].join(","),
+    EXPRESS_STATE_MACHINES: machines.EXPRESS_ARN,
+    START_STATE_MACHINE: machines.GREETING_ARN,
+    ALLOW_CONTROL: "true",
+  }));
 
   run.done = await startThroughApi(`done-${suffix}`, { name: "Ada", echo: { order: 7 }, delaySeconds: 0 });
   run.failed = (await sfn("StartExecution", { stateMachineArn: machines.REJECTED_ARN, name: `failed-${suffix}`, input: "{}" })).executionArn;
