@@ -120,3 +120,15 @@ def local():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         os.unlink(log.name)
+
+
+@pytest.fixture
+def hooks(local):
+    """Webhook endpoints registered for one test and deleted after it (webhook_support.Hooks)."""
+    from webhook_support import Hooks
+
+    registered = Hooks(local)
+    try:
+        yield registered
+    finally:
+        registered.cleanup()
