@@ -9,7 +9,8 @@
 # fails, prints a summary line, and exits non-zero when any check failed.
 #
 # Environment: OFFLINE_CHECKS_SKIP_BUILD=1 skips the cargo lambda build (for quick
-# iterations on the templates; CI runs everything).
+# iterations on the templates; CI runs everything). OFFLINE_CHECKS_BUILD_FIRST=1 runs the build
+# (and sam's) before the other checks, as the test command does.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -224,6 +225,22 @@ print("packaged: Fn::ForEach and the workflow names' Fn::Split left for AWS::Lan
 PY
 }
 
+# build_steps: the Lambda zip and sam's build and package of the stack, the checks' long pole.
+build_steps() {
+    if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
+        log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"
+    else
+        step "cargo lambda build" check_lambda_build
+        step "sam build and package (S3 emulator)" check_sam_package
+    fi
+}
+
+# The test command runs these checks in the background beside its local tests, and asks for the
+# build first so that it overlaps them (OFFLINE_CHECKS_BUILD_FIRST=1); alone, the quick checks
+# answer first.
+if [[ "${OFFLINE_CHECKS_BUILD_FIRST:-0}" == 1 ]]; then
+    build_steps
+fi
 step "shellcheck" check_shell
 step "ruff (the project's Python)" check_ruff
 step "gateway definition up to date" check_generated_definition
@@ -233,11 +250,8 @@ step "sam validate --lint" check_sam_validate
 step "checkov" check_checkov
 step "stack with 1, 5, 20, 50 and 53 workflows: figures against the limits" check_workflow_figures
 step "mapping templates, gateway definition, stack roles and targets (pytest, moto)" check_templates
-if [[ "${OFFLINE_CHECKS_SKIP_BUILD:-0}" == 1 ]]; then
-    log "cargo lambda build skipped (OFFLINE_CHECKS_SKIP_BUILD=1)"
-else
-    step "cargo lambda build" check_lambda_build
-    step "sam build and package (S3 emulator)" check_sam_package
+if [[ "${OFFLINE_CHECKS_BUILD_FIRST:-0}" != 1 ]]; then
+    build_steps
 fi
 
 log "summary"

@@ -28,14 +28,14 @@ step "cargo test (unit, router, integration)"
 cargo test --locked --workspace
 
 # The offline stack checks are mostly the Lambda zip's release build (fat LTO, one codegen unit:
-# much of it on one core). They run in the background beside the local API and browser tests,
-# which spend most of their time waiting on servers, in their own session so that a failure here
-# stops them too; the run waits for them, and prints their log, before the fuzz. Debug and
-# release builds take separate cargo locks, so up.sh's `cargo build` does not wait on them.
+# much of it on one core). They run in the background, that build first, beside the local API
+# and browser tests (which spend most of their time waiting on servers), in their own session so
+# that a failure here stops them too; the run waits for them, and prints their log, before the
+# fuzz. Debug and release builds take separate cargo locks: up.sh's `cargo build` never waits.
 step "offline stack checks (infra/checks/offline.sh): started in the background"
 offline_log=$(mktemp "${TMPDIR:-/tmp}/api-sfn-offline.XXXXXX")
 echo "its log, shown when they end: $offline_log"
-setsid infra/checks/offline.sh >"$offline_log" 2>&1 </dev/null &
+OFFLINE_CHECKS_BUILD_FIRST=1 setsid infra/checks/offline.sh >"$offline_log" 2>&1 </dev/null &
 offline_pid=$!
 trap 'kill -- -"$offline_pid" 2>/dev/null || true; rm -f "$offline_log"' EXIT
 
