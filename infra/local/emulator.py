@@ -40,6 +40,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend import execution as execution_module
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.responses import StepFunctionResponse
 from werkzeug.serving import make_server
 
@@ -100,18 +101,40 @@ callbacks.install()
 
 
 def _stop_once_running(self, stop_date, error, cause):
-    """moto builds an execution's environment in the execution's own thread, so a StopExecution
-    right after StartExecution could find none and answer 500 (Step Functions has no such
-    window): wait, up to 10 s, for the environment the stop needs. The stop carries the error
-    and cause the request gave, which moto's handler replaces with empty strings."""
+    """moto builds an execution's environment in the execution's own thread, and its program
+    takes a stop only once it runs: a StopExecution right after StartExecution could find no
+    environment (500) or one whose program had not begun, and that stop was dropped, the
+    execution running on (seen on a busy machine). Step Functions has no such window: wait, up to
+    10 s, for a program that runs (or has ended). The stop carries the error and cause the
+    request gave, which moto's handler replaces with empty strings."""
     error, cause = getattr(_stop_reason, "value", None) or (error, cause)
     deadline = time.monotonic() + 10
-    while getattr(self, "env", None) is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        env = getattr(self, "env", None)
+        if env is not None and env.program_state() is not None:
+            break
         time.sleep(0.01)
     return _moto_stop(self, stop_date, error, cause)
 
 
 execution_worker.ExecutionWorker.stop = _stop_once_running
+
+
+def _wait_until_over_or_stopped(self, env, wait_seconds):
+    """moto's Wait state sleeps on an event that a stop sets and clears at once, so a stop that
+    comes just before the sleep begins is missed and the execution waits on to the Wait's end (a
+    60 s Wait outlived its StopExecution, once in 30 on a busy machine). Step Functions ends a
+    waiting execution when it is stopped: wait in slices of 50 ms, reading the program's state
+    between them."""
+    end = time.monotonic() + wait_seconds
+    while env.is_running():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        env.program_state_event.wait(min(left, 0.05))
+
+
+WaitFunction._wait_interval = _wait_until_over_or_stopped
 
 _moto_reflect = execution_module.BaseExecutionWorkerCommunication._reflect_execution_status
 

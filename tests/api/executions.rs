@@ -90,6 +90,10 @@ async fn an_aborted_execution_answers_200_with_status_aborted() {
         .send()
         .await
         .expect("stop");
+    // DescribeExecution is eventually consistent, and the emulator marks the stop from the
+    // execution's own thread: this is about reading an aborted execution, so read it once Step
+    // Functions says it stopped (a read before that is RUNNING and 202, rightly).
+    app.until_stopped(&arn).await;
 
     let response = app.get_execution(&arn).await;
     assert_eq!(response.status(), 200);
